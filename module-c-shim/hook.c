@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Probes on the kernel functions where TOA matters.
+ *
+ *  tcp_v4_syn_recv_sock, tcp_v6_syn_recv_sock (kretprobes): the child socket
+ *	is created from the segment completing the handshake (the final ACK,
+ *	a SYN cookie's ACK, or a Fast Open SYN); its options decide the record.
+ *  inet_getname, inet6_getname (kretprobes): accept() and getpeername()
+ *	answers are rewritten after the kernel filled them in.
+ *  inet_sock_destruct (kprobe): every inet socket ends here, whether it was
+ *	accepted, never accepted or torn down half-made; its record goes too.
+ *
+ * Probes attach by symbol name, so nothing needs the symbols exported (6.12
+ * stopped exporting tcp_v4_syn_recv_sock) and no kernel memory is written.
+ * Only argument positions are relied upon, and those are the same from 3.10
+ * to today even where a backport added a seventh syn_recv_sock argument.
+ */
+#include <linux/kprobes.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/net.h>
+#include <linux/sched.h>
+#include <linux/skbuff.h>
+#include <linux/tcp.h>
+#include <net/ipv6.h>
+#include <net/sock.h>
+
+#include "compat/compat.h"
+#include "toa.h"
+
+#ifndef CONFIG_KRETPROBES
+#error "toa needs a kernel built with CONFIG_KPROBES and CONFIG_KRETPROBES"
+#endif
+
+/* ---- child socket creation ---------------------------------------------- */
+
+struct toa_syn_recv_call {
+	const struct sk_buff *skb;
+};
+
+static bool toa_sender_trusted(const struct sk_buff *skb)
+{
+	if (skb->protocol == htons(ETH_P_IP))
+		return toa_trust_allows_ip4(ip_hdr(skb)->saddr);
+	if (skb->protocol == htons(ETH_P_IPV6))
+		return toa_trust_allows_ip6(&ipv6_hdr(skb)->saddr);
+	return false;
+}
+
+/* Decide and keep what the child socket's peer address should read. */
+static void toa_child_created(const struct sock *child,
+			      const struct sk_buff *skb)
+{
+	const unsigned char *tail = skb_tail_pointer(skb);
+	const unsigned char *start;
+	const struct tcphdr *th;
+	struct toa_address addr;
+	unsigned int hlen, res;
+
+	if (!skb_transport_header_was_set(skb))
+		goto no_toa;
+	start = skb_transport_header(skb);
+	if (start < skb->head || start + sizeof(*th) > tail)
+		goto no_toa;
+	th = (const struct tcphdr *)start;
+	hlen = th->doff * 4;
+	if (hlen < sizeof(*th) || start + hlen > tail)
+		goto no_toa;
+
+	res = toa_parse_options(start + sizeof(*th), hlen - sizeof(*th),
+				&toa_kinds, &addr);
+	if (res & TOA_PARSE_MALFORMED)
+		toa_stat_inc(TOA_STAT_TOA_MALFORMED);
+	if (!(res & TOA_PARSE_FOUND))
+		goto no_toa;
+	if (!toa_sender_trusted(skb)) {
+		toa_stat_inc(TOA_STAT_SYN_RECV_SOCK_UNTRUSTED);
+		return;
+	}
+	if (toa_store_add(child, &addr)) {
+		pr_warn_ratelimited("toa: no memory for a record, the connection keeps the proxy address\n");
+		goto no_toa;
+	}
+	toa_stat_inc(TOA_STAT_SYN_RECV_SOCK_TOA);
+	return;
+no_toa:
+	toa_stat_inc(TOA_STAT_SYN_RECV_SOCK_NO_TOA);
+}
+
+static int toa_syn_recv_entry(struct kretprobe_instance *ri,
+			      struct pt_regs *regs)
+{
+	struct toa_syn_recv_call *call = (void *)ri->data;
+
+	/* (const struct sock *sk, struct sk_buff *skb, ...) */
+	call->skb = (const struct sk_buff *)toa_regs_arg(regs, 1);
+	return 0;
+}
+
+static int toa_syn_recv4_return(struct kretprobe_instance *ri,
+				struct pt_regs *regs)
+{
+	struct toa_syn_recv_call *call = (void *)ri->data;
+	struct sock *child = (struct sock *)regs_return_value(regs);
+
+	if (!IS_ERR_OR_NULL(child))
+		toa_child_created(child, call->skb);
+	return 0;
+}
+
+static int toa_syn_recv6_return(struct kretprobe_instance *ri,
+				struct pt_regs *regs)
+{
+	struct toa_syn_recv_call *call = (void *)ri->data;
+	struct sock *child = (struct sock *)regs_return_value(regs);
+
+	/*
+	 * An IPv4 segment on an IPv6 listener (v4-mapped) is handed on to
+	 * tcp_v4_syn_recv_sock, whose probe has already seen it.
+	 */
+	if (call->skb->protocol == htons(ETH_P_IP))
+		return 0;
+	if (!IS_ERR_OR_NULL(child))
+		toa_child_created(child, call->skb);
+	return 0;
+}
+
+/* ---- accept() and getpeername() ------------------------------------------ */
+
+struct toa_getname_call {
+	struct socket *sock;
+	struct sockaddr *uaddr;
+#ifdef TOA_GETNAME_HAS_LEN_ARG
+	int *uaddr_len;
+#endif
+};
+
+/*
+ * Kernel callers of getname (sunrpc, ocfs2, ...) may pass a buffer sized for
+ * their own family; only syscalls (accept, getpeername, io_uring accept) are
+ * known to pass a sockaddr_storage, so only they get a family change.
+ */
+static bool toa_caller_has_storage(void)
+{
+	return current->mm && !(current->flags & PF_KTHREAD);
+}
+
+/* Returns the new address length, or len when nothing was changed. */
+static int toa_rewrite_peer(const struct socket *sock, struct sockaddr *uaddr,
+			    int len)
+{
+	const struct sock *sk = sock->sk;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)uaddr;
+	struct sockaddr_in *sin = (struct sockaddr_in *)uaddr;
+	struct toa_address addr;
+
+	if (!sk || sk->sk_protocol != IPPROTO_TCP)
+		return len;
+	if (!toa_store_lookup(sk, &addr)) {
+		toa_stat_inc(TOA_STAT_GETNAME_TOA_EMPTY);
+		return len;
+	}
+
+	if (uaddr->sa_family == AF_INET && addr.family == TOA_FAMILY_IP4) {
+		memcpy(&sin->sin_port, addr.port, sizeof(sin->sin_port));
+		memcpy(&sin->sin_addr, addr.addr, sizeof(sin->sin_addr));
+	} else if (uaddr->sa_family == AF_INET6) {
+		memcpy(&sin6->sin6_port, addr.port, sizeof(sin6->sin6_port));
+		if (addr.family == TOA_FAMILY_IP4)
+			ipv6_addr_set_v4mapped(*(__be32 *)addr.addr,
+					       &sin6->sin6_addr);
+		else
+			memcpy(&sin6->sin6_addr, addr.addr,
+			       sizeof(sin6->sin6_addr));
+		sin6->sin6_flowinfo = 0;
+		sin6->sin6_scope_id = 0;
+	} else if (uaddr->sa_family == AF_INET) {
+		/* An IPv6 client on an IPv4 socket: answer a sockaddr_in6. */
+		toa_stat_inc(TOA_STAT_GETNAME_TOA_MISMATCH);
+		if (!toa_caller_has_storage())
+			return len;
+		memset(sin6, 0, sizeof(*sin6));
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_port, addr.port, sizeof(sin6->sin6_port));
+		memcpy(&sin6->sin6_addr, addr.addr, sizeof(sin6->sin6_addr));
+		len = sizeof(*sin6);
+	} else {
+		return len;
+	}
+	toa_stat_inc(TOA_STAT_GETNAME_TOA_OK);
+	return len;
+}
+
+static int toa_getname_entry(struct kretprobe_instance *ri,
+			     struct pt_regs *regs)
+{
+	struct toa_getname_call *call = (void *)ri->data;
+	int peer;
+
+	call->sock = (struct socket *)toa_regs_arg(regs, 0);
+	call->uaddr = (struct sockaddr *)toa_regs_arg(regs, 1);
+#ifdef TOA_GETNAME_HAS_LEN_ARG
+	call->uaddr_len = (int *)toa_regs_arg(regs, 2);
+	peer = (int)toa_regs_arg(regs, 3);
+#else
+	peer = (int)toa_regs_arg(regs, 2);
+#endif
+	/* getsockname() is never changed: skip the return probe. */
+	return peer ? 0 : 1;
+}
+
+static int toa_getname_return(struct kretprobe_instance *ri,
+			      struct pt_regs *regs)
+{
+	struct toa_getname_call *call = (void *)ri->data;
+	long ret = (long)regs_return_value(regs);
+
+#ifdef TOA_GETNAME_HAS_LEN_ARG
+	/* Old API: 0 on success, the length through a pointer. */
+	if (ret == 0)
+		*call->uaddr_len = toa_rewrite_peer(call->sock, call->uaddr,
+						    *call->uaddr_len);
+#else
+	/* Since 4.17: the length is the return value. */
+	if (ret > 0)
+		toa_regs_set_return(regs, toa_rewrite_peer(call->sock,
+							   call->uaddr,
+							   (int)ret));
+#endif
+	return 0;
+}
+
+/* ---- socket destruction -------------------------------------------------- */
+
+static int toa_sock_destruct_pre(struct kprobe *kp, struct pt_regs *regs)
+{
+	toa_store_remove((const struct sock *)toa_regs_arg(regs, 0));
+	return 0;
+}
+
+/* ---- registration ---------------------------------------------------------- */
+
+/*
+ * Each CPU has at most one syn_recv_sock call in flight per softirq nesting
+ * level, but getname runs in process context and may be preempted, so it
+ * gets more instances.  Running out shows as hook_missed.
+ */
+#define TOA_SYN_RECV_INSTANCES_PER_CPU	8
+#define TOA_GETNAME_INSTANCES_PER_CPU	64
+
+static struct kretprobe toa_syn_recv4_probe = {
+	.kp.symbol_name = "tcp_v4_syn_recv_sock",
+	.entry_handler = toa_syn_recv_entry,
+	.handler = toa_syn_recv4_return,
+	.data_size = sizeof(struct toa_syn_recv_call),
+};
+
+static struct kretprobe toa_syn_recv6_probe = {
+	.kp.symbol_name = "tcp_v6_syn_recv_sock",
+	.entry_handler = toa_syn_recv_entry,
+	.handler = toa_syn_recv6_return,
+	.data_size = sizeof(struct toa_syn_recv_call),
+};
+
+static struct kretprobe toa_getname4_probe = {
+	.kp.symbol_name = "inet_getname",
+	.entry_handler = toa_getname_entry,
+	.handler = toa_getname_return,
+	.data_size = sizeof(struct toa_getname_call),
+};
+
+static struct kretprobe toa_getname6_probe = {
+	.kp.symbol_name = "inet6_getname",
+	.entry_handler = toa_getname_entry,
+	.handler = toa_getname_return,
+	.data_size = sizeof(struct toa_getname_call),
+};
+
+static struct kprobe toa_destruct_probe = {
+	.symbol_name = "inet_sock_destruct",
+	.pre_handler = toa_sock_destruct_pre,
+};
+
+/*
+ * Registration order matters: the destruct probe first, so that no record
+ * can outlive its socket, then the getname probes, then record creation.
+ */
+static struct kretprobe *const toa_kretprobes[] = {
+	&toa_getname4_probe,
+	&toa_getname6_probe,
+	&toa_syn_recv4_probe,
+	&toa_syn_recv6_probe,
+};
+
+unsigned long toa_hooks_missed(void)
+{
+	unsigned long missed = toa_destruct_probe.nmissed;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(toa_kretprobes); i++)
+		missed += toa_kretprobes[i]->nmissed +
+			  toa_kretprobes[i]->kp.nmissed;
+	return missed;
+}
+
+int toa_hooks_init(void)
+{
+	unsigned int cpus = num_possible_cpus();
+	unsigned int i;
+	int err;
+
+	toa_syn_recv4_probe.maxactive = cpus * TOA_SYN_RECV_INSTANCES_PER_CPU;
+	toa_syn_recv6_probe.maxactive = cpus * TOA_SYN_RECV_INSTANCES_PER_CPU;
+	toa_getname4_probe.maxactive = cpus * TOA_GETNAME_INSTANCES_PER_CPU;
+	toa_getname6_probe.maxactive = cpus * TOA_GETNAME_INSTANCES_PER_CPU;
+
+	err = register_kprobe(&toa_destruct_probe);
+	if (err) {
+		pr_err("toa: cannot probe %s (error %d)\n",
+		       toa_destruct_probe.symbol_name, err);
+		return err;
+	}
+	for (i = 0; i < ARRAY_SIZE(toa_kretprobes); i++) {
+		err = register_kretprobe(toa_kretprobes[i]);
+		if (err) {
+			pr_err("toa: cannot probe %s (error %d)\n",
+			       toa_kretprobes[i]->kp.symbol_name, err);
+			goto unwind;
+		}
+	}
+	return 0;
+
+unwind:
+	while (i--)
+		unregister_kretprobe(toa_kretprobes[i]);
+	unregister_kprobe(&toa_destruct_probe);
+	return err;
+}
+
+/*
+ * After this returns no handler is running or will run: unregistering waits
+ * for handlers in flight, and pending kretprobe returns are disowned.
+ * Record creation goes first, destruction last.
+ */
+void toa_hooks_exit(void)
+{
+	unsigned int i = ARRAY_SIZE(toa_kretprobes);
+
+	while (i--)
+		unregister_kretprobe(toa_kretprobes[i]);
+	unregister_kprobe(&toa_destruct_probe);
+}
