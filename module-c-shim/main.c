@@ -47,8 +47,8 @@ static int toa_kinds_set(const char *val, const struct kernel_param *kp)
 	}
 	kfree(copy);
 	if (err) {
-		pr_err("toa: kinds: '%s' is not a list of up to %d option kinds from 2 to 255\n",
-		       val, TOA_KINDS_MAX);
+		pr_err("toa: kinds: '%.*s' is not a list of up to %d option kinds from 2 to 255\n",
+		       (int)strcspn(val, "\n"), val, TOA_KINDS_MAX);
 		return err;
 	}
 	toa_kinds = kinds;

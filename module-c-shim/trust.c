@@ -146,8 +146,8 @@ static int toa_trusted_set(const char *val, const struct kernel_param *kp)
 
 	err = toa_trust_parse(val, &list);
 	if (err) {
-		pr_warn("toa: trusted: rejected '%s', keeping the old list\n",
-			val);
+		pr_warn("toa: trusted: rejected '%.*s', keeping the old list\n",
+			(int)strcspn(val, "\n"), val);
 		return err;
 	}
 
