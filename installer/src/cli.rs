@@ -1,0 +1,194 @@
+//! The command line: what `toa-install` accepts, and running it.
+
+use crate::detect::{self, Target, Verbosity};
+use crate::exit::Exit;
+use crate::security::OurModule;
+use crate::sysroot::{RealHost, RootFs};
+use clap::{ArgAction, Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Installs the toa kernel module, which makes servers behind an L4 proxy
+/// (EdgeOne, CLB, LVS, DPVS) see the real client address in accept() and
+/// getpeername().
+#[derive(Debug, Parser)]
+#[command(
+    name = "toa-install",
+    version,
+    about,
+    subcommand_required = true,
+    arg_required_else_help = true,
+    after_help = "Exit codes: 0 ok, 2 usage, 3 not root, 4 unsupported system, \
+                  5 headers/toolchain unavailable, 6 download or checksum failure, 7 build failed, \
+                  8 load refused (signature/lockdown/SUSE gate), 9 load failed, \
+                  10 verification failed, 11 persistence failed, 12 another toa module loaded."
+)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print one JSON document on standard output instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print nothing but errors; the exit code tells the outcome.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more: where each fact was read from.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Inspect the system image mounted at DIR instead of this host
+    /// (for image pipelines and support cases). Its kernel is the newest
+    /// one under DIR/lib/modules unless --kernel-release says otherwise.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Work for kernel release R (as `uname -r` prints it) instead of the
+    /// running kernel.
+    #[arg(long, global = true, value_name = "R")]
+    pub kernel_release: Option<String>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what toa-install sees: distribution, package manager, kernel,
+    /// header package, Secure Boot and lockdown, SUSE's unsupported-module
+    /// gate, and any toa module already loaded. Changes nothing and does not
+    /// need root.
+    ///
+    /// Exits 0 when toa-install supports this system, 4 when it does not
+    /// (unknown distribution, EL6, kernel older than 3.10), 2 when
+    /// --root/--kernel-release cannot be used. Problems that would stop a
+    /// later install (Secure Boot, SUSE gate, a foreign toa module) are
+    /// listed as warnings with the next step.
+    Detect,
+}
+
+impl GlobalArgs {
+    fn verbosity(&self) -> Verbosity {
+        if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose > 0 {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
+}
+
+/// Runs the parsed command line and returns how the run ended.
+pub fn run(cli: &Cli) -> Exit {
+    match cli.command {
+        Command::Detect => run_detect(&cli.global),
+    }
+}
+
+fn run_detect(args: &GlobalArgs) -> Exit {
+    let fs = match &args.root {
+        None => RootFs::host(),
+        Some(dir) => match RootFs::at(dir) {
+            Ok(fs) => fs,
+            Err(e) => {
+                let message = format!(
+                    "--root {}: {e}. Next step: pass the directory where the system image is mounted",
+                    dir.display()
+                );
+                return fail(args, Exit::Usage, &message);
+            }
+        },
+    };
+    let ours = OurModule::this_release();
+    let target = Target {
+        fs: &fs,
+        host: &RealHost,
+        live: fs.is_live(),
+        kernel_release: args.kernel_release.as_deref(),
+        ours: &ours,
+    };
+    let report = detect::detect(target, fs.root().display().to_string());
+    let exit = report.exit();
+
+    if args.json {
+        let mut stdout = std::io::stdout().lock();
+        // A closed pipe is the reader's choice; nothing useful to report.
+        let _ = serde_json::to_writer_pretty(&mut stdout, &report);
+        let _ = writeln!(stdout);
+        return exit;
+    }
+
+    let text = detect::render_text(&report, args.verbosity());
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    let mut stderr = std::io::stderr().lock();
+    if args.verbosity() != Verbosity::Quiet {
+        for warning in &report.warnings {
+            let _ = writeln!(stderr, "warning: {}", warning.message);
+        }
+    }
+    if let Some(error) = &report.error {
+        let _ = writeln!(stderr, "error: {}", error.message);
+    }
+    exit
+}
+
+/// Reports an error that stopped the command before it produced a report:
+/// as a JSON document with `--json`, else on standard error.
+fn fail(args: &GlobalArgs, exit: Exit, message: &str) -> Exit {
+    if args.json {
+        let doc = serde_json::json!({
+            "supported": false,
+            "error": {"category": exit, "exit_code": exit.code(), "message": message},
+        });
+        println!("{doc:#}");
+    } else {
+        eprintln!("error: {message}");
+    }
+    exit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "toa-install",
+            "detect",
+            "--json",
+            "--root",
+            "/img",
+            "--kernel-release",
+            "6.1.0-27-amd64",
+            "-v",
+        ])
+        .unwrap();
+        assert!(cli.global.json);
+        assert_eq!(cli.global.root, Some(PathBuf::from("/img")));
+        assert_eq!(cli.global.kernel_release.as_deref(), Some("6.1.0-27-amd64"));
+        assert_eq!(cli.global.verbosity(), Verbosity::Verbose);
+    }
+
+    #[test]
+    fn quiet_and_verbose_conflict() {
+        let err = Cli::try_parse_from(["toa-install", "-q", "-v", "detect"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(Exit::Usage.code()));
+    }
+}
