@@ -84,10 +84,14 @@ static int toa_cidr_parse(const char *text, size_t len, struct toa_cidr *cidr)
 		return -EINVAL;
 
 	/* Keep the network only, so matching and printing agree. */
-	if (cidr->family == AF_INET)
+	if (cidr->family == AF_INET) {
 		cidr->net.ip4 &= inet_make_mask(cidr->prefix);
-	else
-		ipv6_addr_prefix(&cidr->net.ip6, &cidr->net.ip6, cidr->prefix);
+	} else {
+		/* ipv6_addr_prefix() clears its output first: not in place. */
+		struct in6_addr addr = cidr->net.ip6;
+
+		ipv6_addr_prefix(&cidr->net.ip6, &addr, cidr->prefix);
+	}
 	return 0;
 }
 

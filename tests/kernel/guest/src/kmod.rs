@@ -159,9 +159,10 @@ impl Kmod {
         parse_stats(&text).map(Some)
     }
 
-    /// Write the trusted list.
+    /// Write the trusted list, newline-terminated as `echo` writes it
+    /// (sysfs drops a zero-length write, so "" alone would not clear it).
     pub fn set_trusted(&self, v: &str) -> std::io::Result<()> {
-        std::fs::write(TRUSTED, v)
+        std::fs::write(TRUSTED, format!("{v}\n"))
     }
 
     /// Read the trusted list.
