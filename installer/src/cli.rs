@@ -1,7 +1,7 @@
 //! The command line: what `toa-install` accepts, and running it.
 
 use crate::detect::{self, Target, Verbosity};
-use crate::exit::Exit;
+use crate::exit::{Categorized, Exit};
 use crate::security::OurModule;
 use crate::sysroot::{RealHost, RootFs};
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -74,6 +74,36 @@ pub enum Command {
     /// later install (Secure Boot, SUSE gate, a foreign toa module) are
     /// listed as warnings with the next step.
     Detect,
+
+    /// Prebuilt mirrors, for operators hosting their own.
+    #[command(subcommand)]
+    Mirror(MirrorCommand),
+}
+
+/// `toa-install mirror ...`.
+#[derive(Debug, Subcommand)]
+pub enum MirrorCommand {
+    /// Build toa.ko against each kernel header tree and write a mirror
+    /// (index.json plus one .tar.gz per kernel) that `toa-install --mirror`
+    /// or `--offline` can use. Entries already in the output directory for
+    /// other kernels are kept. Needs make and gcc, not root.
+    ///
+    /// Example: toa-install mirror build --kernel-tree /usr/src/linux-headers-6.1.0-27-amd64 --out /srv/toa
+    Build {
+        /// A configured kernel build tree, as /lib/modules/<release>/build
+        /// points to (repeatable).
+        #[arg(long = "kernel-tree", value_name = "DIR", required = true)]
+        kernel_trees: Vec<PathBuf>,
+
+        /// The mirror directory to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+
+        /// The distribution label stored in the index (default: this
+        /// host's, e.g. debian-12).
+        #[arg(long, value_name = "NAME")]
+        distro: Option<String>,
+    },
 }
 
 impl GlobalArgs {
@@ -90,8 +120,13 @@ impl GlobalArgs {
 
 /// Runs the parsed command line and returns how the run ended.
 pub fn run(cli: &Cli) -> Exit {
-    match cli.command {
+    match &cli.command {
         Command::Detect => run_detect(&cli.global),
+        Command::Mirror(MirrorCommand::Build {
+            kernel_trees,
+            out,
+            distro,
+        }) => run_mirror_build(&cli.global, kernel_trees, out, distro.as_deref()),
     }
 }
 
@@ -142,6 +177,45 @@ fn run_detect(args: &GlobalArgs) -> Exit {
     exit
 }
 
+fn run_mirror_build(
+    args: &GlobalArgs,
+    trees: &[PathBuf],
+    out: &std::path::Path,
+    distro: Option<&str>,
+) -> Exit {
+    let distro = distro.map(str::to_owned).unwrap_or_else(|| {
+        crate::distro::identify(&RootFs::host())
+            .map(|id| match id.version_id {
+                Some(v) => format!("{}-{v}", id.id),
+                None => id.id,
+            })
+            .unwrap_or_else(|_| "unknown".to_owned())
+    });
+    let quiet = args.quiet || args.json;
+    let mut progress = |line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    match crate::mirror::build(trees, out, &distro, &mut progress) {
+        Ok(index) => {
+            if args.json {
+                let doc = serde_json::json!({"changed": true, "index": index});
+                println!("{doc:#}");
+            } else if !args.quiet {
+                println!(
+                    "{} now holds {} prebuilt module(s); serve it over HTTPS and pass --mirror URL, \
+                     or copy it and pass --offline DIR",
+                    out.display(),
+                    index.entries.len()
+                );
+            }
+            Exit::Ok
+        }
+        Err(e) => fail(args, e.category(), &e.to_string()),
+    }
+}
+
 /// Reports an error that stopped the command before it produced a report:
 /// as a JSON document with `--json`, else on standard error.
 fn fail(args: &GlobalArgs, exit: Exit, message: &str) -> Exit {
@@ -184,6 +258,29 @@ mod tests {
         assert_eq!(cli.global.root, Some(PathBuf::from("/img")));
         assert_eq!(cli.global.kernel_release.as_deref(), Some("6.1.0-27-amd64"));
         assert_eq!(cli.global.verbosity(), Verbosity::Verbose);
+    }
+
+    #[test]
+    fn mirror_build_takes_several_trees() {
+        let cli = Cli::try_parse_from([
+            "toa-install",
+            "mirror",
+            "build",
+            "--kernel-tree",
+            "/a",
+            "--kernel-tree",
+            "/b",
+            "--out",
+            "/srv/toa",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Mirror(MirrorCommand::Build { kernel_trees, .. }) => {
+                assert_eq!(kernel_trees, [PathBuf::from("/a"), PathBuf::from("/b")])
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["toa-install", "mirror", "build", "--out", "/x"]).is_err());
     }
 
     #[test]

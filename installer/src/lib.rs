@@ -9,10 +9,17 @@
 pub mod peer;
 
 // The `toa-install` command: `detect` and the pieces it stands on.
+pub mod bundle;
 pub mod cli;
 pub mod detect;
 pub mod distro;
+pub mod executor;
 pub mod exit;
 pub mod kernel;
+pub mod load;
+pub mod mirror;
+pub mod modinfo;
+pub mod plan;
+pub mod prebuilt;
 pub mod security;
 pub mod sysroot;
