@@ -16,8 +16,7 @@ use std::path::PathBuf;
     name = "toa-install",
     version,
     about,
-    subcommand_required = true,
-    arg_required_else_help = true,
+    args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 ok, 2 usage, 3 not root, 4 unsupported system, \
                   5 headers/toolchain unavailable, 6 download or checksum failure, 7 build failed, \
                   8 load refused (signature/lockdown/SUSE gate), 9 load failed, \
@@ -28,9 +27,52 @@ pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
 
-    /// What to do.
+    /// Without a command: install (see `toa-install install --help`).
+    #[command(flatten)]
+    pub install: InstallArgs,
+
+    /// What to do (default: install).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+/// `toa-install install` (or bare `toa-install`).
+#[derive(Debug, Clone, Args, Default)]
+pub struct InstallArgs {
+    /// Build the module on this host through DKMS (installing the kernel
+    /// headers, gcc, make and dkms) instead of trying a prebuilt module.
+    #[arg(long, conflicts_with = "prebuilt_only")]
+    pub compile: bool,
+
+    /// Use a prebuilt module from --mirror/--offline only; never compile.
+    #[arg(long)]
+    pub prebuilt_only: bool,
+
+    /// A prebuilt-module mirror (an HTTPS URL holding index.json);
+    /// repeatable, tried in order. Default: the TOA_MIRROR environment
+    /// variable.
+    #[arg(long = "mirror", value_name = "URL")]
+    pub mirrors: Vec<String>,
+
+    /// A copy of a mirror in a local directory (no network needed).
+    #[arg(long, value_name = "DIR")]
+    pub offline: Option<PathBuf>,
+
+    /// Honour TOA only from senders in this network (your proxies, e.g.
+    /// 10.0.0.0/8); repeatable. Written to /etc/modprobe.d/toa.conf and
+    /// applied to the loaded module. Without it the current list is kept.
+    #[arg(long = "trust", value_name = "CIDR")]
+    pub trust: Vec<String>,
+
+    /// Print the exact plan (packages, commands, files) and change nothing.
+    /// Does not need root; works with --root and --kernel-release.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask anything (for automation). toa-install never prompts, so
+    /// this is accepted for scripts that always pass it.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// Options every command takes.
@@ -63,6 +105,14 @@ pub struct GlobalArgs {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Install and load toa for the running kernel (the default command):
+    /// nothing if it is already installed and loaded; else a verified
+    /// prebuilt module from --mirror/--offline; else compile it through
+    /// DKMS. Then load it, apply --trust, run the self-test, and only then
+    /// set up loading at boot. A failure undoes what the run did (installed
+    /// packages are kept and listed). Needs root, except with --dry-run.
+    Install(InstallArgs),
+
     /// Show what toa-install sees: distribution, package manager, kernel,
     /// header package, Secure Boot and lockdown, SUSE's unsupported-module
     /// gate, and any toa module already loaded. Changes nothing and does not
@@ -74,6 +124,21 @@ pub enum Command {
     /// later install (Secure Boot, SUSE gate, a foreign toa module) are
     /// listed as warnings with the next step.
     Detect,
+
+    /// Show whether toa is loaded, its version, how toa-install installed
+    /// it (prebuilt or dkms), whether it loads at boot, the trusted list
+    /// (with a warning when it is empty: every sender is then believed),
+    /// and a summary of its counters. Changes nothing; does not need root.
+    Status,
+
+    /// End-to-end self-test of the loaded module: in a private network
+    /// namespace (nothing outside it is touched), a test peer plays an L4
+    /// proxy and opens an IPv4 and an IPv6 connection carrying TOA to local
+    /// listeners. Passes only if accept() and getpeername() return exactly
+    /// the injected client addresses and /proc/net/toa_stats counted them.
+    /// The test proxy's addresses are taken from the module's trusted list
+    /// when it is set. Needs root. Exits 10 when the test fails.
+    Verify,
 
     /// Prebuilt mirrors, for operators hosting their own.
     #[command(subcommand)]
@@ -121,13 +186,73 @@ impl GlobalArgs {
 /// Runs the parsed command line and returns how the run ended.
 pub fn run(cli: &Cli) -> Exit {
     match &cli.command {
-        Command::Detect => run_detect(&cli.global),
-        Command::Mirror(MirrorCommand::Build {
+        None => run_install(&cli.global, &cli.install),
+        Some(Command::Install(args)) => run_install(&cli.global, args),
+        Some(Command::Detect) => run_detect(&cli.global),
+        Some(Command::Verify) => run_verify(&cli.global),
+        Some(Command::Status) => run_status(&cli.global),
+        Some(Command::Mirror(MirrorCommand::Build {
             kernel_trees,
             out,
             distro,
-        }) => run_mirror_build(&cli.global, kernel_trees, out, distro.as_deref()),
+        })) => run_mirror_build(&cli.global, kernel_trees, out, distro.as_deref()),
     }
+}
+
+fn run_install(args: &GlobalArgs, install: &InstallArgs) -> Exit {
+    let mut mirrors = install.mirrors.clone();
+    if mirrors.is_empty() {
+        if let Ok(url) = std::env::var("TOA_MIRROR") {
+            mirrors.extend(url.split_whitespace().map(str::to_owned));
+        }
+    }
+    let request = crate::install::Request {
+        compile: install.compile,
+        prebuilt_only: install.prebuilt_only,
+        mirrors,
+        offline: install.offline.clone(),
+        trust: install.trust.clone(),
+        dry_run: install.dry_run,
+        root: args.root.clone(),
+        kernel_release: args.kernel_release.clone(),
+        quiet: args.quiet || args.json,
+    };
+    let mut progress = crate::install::line_printer(args.quiet || args.json || install.dry_run);
+    let doc = crate::install::run(&request, euid_is_root(), &mut progress);
+    let exit = doc.exit();
+    if args.json {
+        let mut stdout = std::io::stdout().lock();
+        let _ = serde_json::to_writer_pretty(&mut stdout, &doc);
+        let _ = writeln!(stdout);
+        return exit;
+    }
+    if let Some(plan) = &doc.plan {
+        print!("{}", plan.render());
+        if !args.quiet {
+            eprintln!("(dry run: nothing was changed)");
+        }
+    } else if exit == Exit::Ok && !args.quiet {
+        if doc.changed {
+            println!("toa is installed, loaded, verified and set to load at boot.");
+        } else {
+            println!("toa is already installed and loaded: nothing changed.");
+        }
+    }
+    for warning in &doc.warnings {
+        if !args.quiet {
+            eprintln!("warning: {warning}");
+        }
+    }
+    if !doc.packages_installed.is_empty() && !args.quiet {
+        eprintln!("packages installed: {}", doc.packages_installed.join(" "));
+    }
+    if let Some(error) = &doc.error {
+        eprintln!("error: {}", error.message);
+        for problem in &error.undo_problems {
+            eprintln!("error: not undone: {problem}");
+        }
+    }
+    exit
 }
 
 fn run_detect(args: &GlobalArgs) -> Exit {
@@ -175,6 +300,82 @@ fn run_detect(args: &GlobalArgs) -> Exit {
         let _ = writeln!(stderr, "error: {}", error.message);
     }
     exit
+}
+
+fn refuse_root_options(args: &GlobalArgs, command: &str) -> Option<Exit> {
+    if args.root.is_some() || args.kernel_release.is_some() {
+        let message = format!(
+            "{command} works on the running system only: --root and --kernel-release are for `detect` and `--dry-run`. Next step: run it without them on the host itself"
+        );
+        return Some(fail(args, Exit::Usage, &message));
+    }
+    None
+}
+
+fn euid_is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+fn run_status(args: &GlobalArgs) -> Exit {
+    if let Some(exit) = refuse_root_options(args, "status") {
+        return exit;
+    }
+    let status = crate::status::gather(&RootFs::host());
+    if args.json {
+        let mut stdout = std::io::stdout().lock();
+        let _ = serde_json::to_writer_pretty(&mut stdout, &status);
+        let _ = writeln!(stdout);
+        return Exit::Ok;
+    }
+    if !args.quiet {
+        print!("{}", crate::status::render_text(&status));
+        for warning in &status.warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
+    Exit::Ok
+}
+
+fn run_verify(args: &GlobalArgs) -> Exit {
+    if let Some(exit) = refuse_root_options(args, "verify") {
+        return exit;
+    }
+    if !euid_is_root() {
+        let message = "toa-install verify needs root (it creates a network namespace and a tun device). Next step: run it again with sudo";
+        return fail(args, Exit::NotRoot, message);
+    }
+    let result = crate::verify::run(None);
+    if args.json {
+        let doc = match &result {
+            Ok(report) => serde_json::json!({
+                "passed": true, "checks": report.checks, "warnings": report.warnings, "error": null,
+            }),
+            Err(message) => serde_json::json!({
+                "passed": false, "checks": [], "warnings": [],
+                "error": {"category": Exit::VerifyFailed, "exit_code": Exit::VerifyFailed.code(), "message": message},
+            }),
+        };
+        println!("{doc:#}");
+    } else {
+        match &result {
+            Ok(report) => {
+                if !args.quiet {
+                    for check in &report.checks {
+                        println!("ok: {check}");
+                    }
+                    for warning in &report.warnings {
+                        eprintln!("warning: {warning}");
+                    }
+                    println!("toa verify: passed");
+                }
+            }
+            Err(message) => eprintln!("error: toa verify failed: {message}"),
+        }
+    }
+    match result {
+        Ok(_) => Exit::Ok,
+        Err(_) => Exit::VerifyFailed,
+    }
 }
 
 fn run_mirror_build(
@@ -275,7 +476,7 @@ mod tests {
         ])
         .unwrap();
         match cli.command {
-            Command::Mirror(MirrorCommand::Build { kernel_trees, .. }) => {
+            Some(Command::Mirror(MirrorCommand::Build { kernel_trees, .. })) => {
                 assert_eq!(kernel_trees, [PathBuf::from("/a"), PathBuf::from("/b")])
             }
             other => panic!("{other:?}"),

@@ -387,7 +387,8 @@ fn quiet_prints_nothing_on_success() {
 #[test]
 fn usage_errors_exit_2() {
     let bin = || Command::cargo_bin("toa-install").unwrap();
-    bin().assert().code(2);
+    // (A bare `toa-install` installs; never run it from a test.)
+    bin().args(["--no-such-flag"]).assert().code(2);
     bin().args(["detect", "--no-such-flag"]).assert().code(2);
     bin()
         .args(["detect", "--root", "/nonexistent/toa-install-root"])

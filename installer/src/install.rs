@@ -1,0 +1,317 @@
+//! `toa-install` / `toa-install install`: detect, plan, then (unless
+//! `--dry-run`) carry the plan out with the real effects, the mirror
+//! fetcher and the namespace self-test.
+
+use crate::distro;
+use crate::executor::{execute, require_root, HostEffects, Outcome, RunLock, Services, LOCK_FILE};
+use crate::exit::{Categorized, Exit};
+use crate::kernel::KernelInfo;
+use crate::plan::{self, Facts, MirrorSource, Options, Plan, State};
+use crate::prebuilt::{Display, MirrorFetcher};
+use crate::security::{OurModule, SecurityState};
+use crate::sysroot::{RealHost, RootFs};
+use crate::verify::NetnsVerifier;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What `install` was asked for, already parsed.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// `--compile`.
+    pub compile: bool,
+    /// `--prebuilt-only`.
+    pub prebuilt_only: bool,
+    /// `--mirror` (or `TOA_MIRROR`).
+    pub mirrors: Vec<String>,
+    /// `--offline`.
+    pub offline: Option<PathBuf>,
+    /// `--trust`, raw.
+    pub trust: Vec<String>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--root`.
+    pub root: Option<PathBuf>,
+    /// `--kernel-release`.
+    pub kernel_release: Option<String>,
+    /// Print less.
+    pub quiet: bool,
+}
+
+/// How an `install` run ended, ready to print.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Document {
+    /// Whether anything changed.
+    pub changed: bool,
+    /// `installed`, `prebuilt` or `dkms` (`null` when no plan was made).
+    pub source: Option<plan::Source>,
+    /// The steps carried out (with `--dry-run`: the steps that would be).
+    pub steps: Vec<String>,
+    /// Things worth knowing.
+    pub warnings: Vec<String>,
+    /// Why the run failed.
+    pub error: Option<ErrorDoc>,
+    /// `--dry-run`: the whole plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+    /// Packages installed by the run (kept after a failure).
+    pub packages_installed: Vec<String>,
+}
+
+/// A failure in the JSON document.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ErrorDoc {
+    /// The category.
+    pub category: Exit,
+    /// Its exit code.
+    pub exit_code: u8,
+    /// What failed and the next step.
+    pub message: String,
+    /// What a failed undo left behind.
+    pub undo_problems: Vec<String>,
+}
+
+impl Document {
+    fn failed(exit: Exit, message: String) -> Document {
+        Document {
+            changed: false,
+            source: None,
+            steps: Vec::new(),
+            warnings: Vec::new(),
+            error: Some(ErrorDoc {
+                category: exit,
+                exit_code: exit.code(),
+                message,
+                undo_problems: Vec::new(),
+            }),
+            plan: None,
+            packages_installed: Vec::new(),
+        }
+    }
+
+    /// The exit status.
+    pub fn exit(&self) -> Exit {
+        self.error.as_ref().map_or(Exit::Ok, |e| e.category)
+    }
+}
+
+/// The `--mirror`/`--offline` sources, in the order tried: the local copy
+/// first, then the URLs as given.
+pub fn mirror_sources(offline: Option<&Path>, urls: &[String]) -> Vec<MirrorSource> {
+    let mut out = Vec::new();
+    if let Some(dir) = offline {
+        out.push(MirrorSource::Dir(dir.display().to_string()));
+    }
+    out.extend(urls.iter().map(|u| MirrorSource::Url(u.clone())));
+    out
+}
+
+/// Checks the options that do not depend on the host.
+pub fn check_request(req: &Request) -> Result<Options, (Exit, String)> {
+    if (req.root.is_some() || req.kernel_release.is_some()) && !req.dry_run {
+        return Err((
+            Exit::Usage,
+            "--root and --kernel-release only work with --dry-run (and `detect`): installing \
+             changes the running system only. Next step: add --dry-run to see the plan for that \
+             image, or drop them to install on this host"
+                .to_owned(),
+        ));
+    }
+    let trust = if req.trust.is_empty() {
+        None
+    } else {
+        let mut list = Vec::new();
+        for t in &req.trust {
+            list.push(plan::parse_cidr(t).map_err(|e| (Exit::Usage, format!("--trust {t}: {e}")))?);
+        }
+        Some(list)
+    };
+    Ok(Options {
+        compile: req.compile,
+        prebuilt_only: req.prebuilt_only,
+        mirrors: mirror_sources(req.offline.as_deref(), &req.mirrors),
+        trust,
+    })
+}
+
+/// Runs `install`; `progress` receives one line per step.
+pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) -> Document {
+    let options = match check_request(req) {
+        Ok(o) => o,
+        Err((exit, message)) => return Document::failed(exit, message),
+    };
+    if !req.dry_run {
+        if let Err(e) = require_root(euid_is_root) {
+            return Document::failed(e.category, e.message);
+        }
+    }
+    let fs = match &req.root {
+        None => RootFs::host(),
+        Some(dir) => match RootFs::at(dir) {
+            Ok(fs) => fs,
+            Err(e) => {
+                return Document::failed(
+                    Exit::Usage,
+                    format!(
+                        "--root {}: {e}. Next step: pass the directory where the system image is mounted",
+                        dir.display()
+                    ),
+                )
+            }
+        },
+    };
+    let live = fs.is_live();
+    let host = RealHost;
+    let distro = match distro::identify(&fs).and_then(distro::classify) {
+        Ok(d) => d,
+        Err(e) => return Document::failed(e.category(), e.to_string()),
+    };
+    let kernel =
+        match KernelInfo::select(&fs, &host, live, req.kernel_release.as_deref()).and_then(|k| {
+            k.check_supported()?;
+            Ok(k)
+        }) {
+            Ok(k) => k,
+            Err(e) => return Document::failed(e.category(), e.to_string()),
+        };
+    let ours = OurModule::this_release();
+    let security = SecurityState::inspect(&fs, &host, live, Some(distro.row.family), &ours);
+    let facts = Facts::new(&distro, kernel, security);
+    let root_text = req.root.as_ref().map(|r| r.display().to_string());
+    let state = State::read(&fs, &host, &facts, root_text.as_deref());
+    let plan = match plan::plan(&facts, &options, &state) {
+        Ok(p) => p,
+        Err(e) => return Document::failed(e.category(), e.to_string()),
+    };
+    if req.dry_run {
+        return Document {
+            changed: false,
+            source: Some(plan.source),
+            steps: plan.steps.iter().map(|s| s.summary()).collect(),
+            warnings: Vec::new(),
+            error: None,
+            plan: Some(plan),
+            packages_installed: Vec::new(),
+        };
+    }
+    let _lock = match RunLock::acquire(Path::new(LOCK_FILE)) {
+        Ok(l) => l,
+        Err(e) => return Document::failed(e.category, e.message),
+    };
+    let display = if req.quiet {
+        Display::Quiet
+    } else if std::io::stderr().is_terminal() {
+        Display::Bar
+    } else {
+        Display::Lines
+    };
+    let fetcher =
+        match MirrorFetcher::new(Duration::from_secs(15), Duration::from_secs(120), display) {
+            Ok(f) => f,
+            Err(e) => return Document::failed(Exit::Download, e),
+        };
+    let verifier = NetnsVerifier;
+    let mut fx = HostEffects::host();
+    let mut services = Services {
+        fetcher: &fetcher,
+        verifier: &verifier,
+        trusted: options.trust.clone(),
+        progress,
+    };
+    match execute(&plan, &mut fx, &mut services) {
+        Ok(Outcome {
+            changed,
+            source,
+            steps,
+            packages_installed,
+            warnings,
+        }) => Document {
+            changed,
+            source: Some(source),
+            steps,
+            warnings,
+            error: None,
+            plan: None,
+            packages_installed,
+        },
+        Err(e) => Document {
+            changed: false,
+            source: Some(plan.source),
+            steps: Vec::new(),
+            warnings: Vec::new(),
+            error: Some(ErrorDoc {
+                category: e.category,
+                exit_code: e.category.code(),
+                message: e.message,
+                undo_problems: e.undo_problems,
+            }),
+            plan: None,
+            packages_installed: e.packages_kept,
+        },
+    }
+}
+
+/// A progress printer: timestamped lines on standard error.
+pub fn line_printer(quiet: bool) -> impl FnMut(&str) {
+    let start = Instant::now();
+    move |line: &str| {
+        if !quiet {
+            eprintln!("[{:7.1}s] {line}", start.elapsed().as_secs_f64());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_needs_dry_run() {
+        let req = Request {
+            root: Some("/img".into()),
+            ..Request::default()
+        };
+        let (exit, message) = check_request(&req).unwrap_err();
+        assert_eq!(exit, Exit::Usage);
+        assert!(message.contains("--dry-run"), "{message}");
+        let req = Request {
+            kernel_release: Some("6.1.0-27-amd64".into()),
+            ..Request::default()
+        };
+        assert_eq!(check_request(&req).unwrap_err().0, Exit::Usage);
+        let req = Request {
+            root: Some("/img".into()),
+            dry_run: true,
+            ..Request::default()
+        };
+        assert!(check_request(&req).is_ok());
+    }
+
+    #[test]
+    fn not_root_is_exit_3_before_anything() {
+        let doc = run(&Request::default(), false, &mut |_| {});
+        assert_eq!(doc.exit(), Exit::NotRoot);
+        assert!(!doc.changed);
+    }
+
+    #[test]
+    fn bad_trust_is_a_usage_error() {
+        let req = Request {
+            trust: vec!["10.0.0.0/99".into()],
+            ..Request::default()
+        };
+        assert_eq!(check_request(&req).unwrap_err().0, Exit::Usage);
+    }
+
+    #[test]
+    fn offline_is_tried_before_urls() {
+        let s = mirror_sources(Some(Path::new("/m")), &["https://a".into()]);
+        assert_eq!(
+            s,
+            [
+                MirrorSource::Dir("/m".into()),
+                MirrorSource::Url("https://a".into())
+            ]
+        );
+    }
+}
