@@ -5,8 +5,8 @@
  *  tcp_v4_syn_recv_sock, tcp_v6_syn_recv_sock (kretprobes): the child socket
  *	is created from the segment completing the handshake (the final ACK,
  *	a SYN cookie's ACK, or a Fast Open SYN); its options decide the record.
- *  inet_getname, inet6_getname (kretprobes): accept() and getpeername()
- *	answers are rewritten after the kernel filled them in.
+ *  inet_getname, inet6_getname: accept() and getpeername() answers are
+ *	rewritten after the kernel filled them in (getname.c).
  *  inet_sock_destruct (kprobe): every inet socket ends here, whether it was
  *	accepted, never accepted or torn down half-made; its record goes too.
  *
@@ -18,11 +18,8 @@
 #include <linux/kprobes.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
-#include <linux/net.h>
-#include <linux/sched.h>
 #include <linux/skbuff.h>
 #include <linux/tcp.h>
-#include <net/ipv6.h>
 #include <net/sock.h>
 
 #include "compat/compat.h"
@@ -125,111 +122,6 @@ static int toa_syn_recv6_return(struct kretprobe_instance *ri,
 	return 0;
 }
 
-/* ---- accept() and getpeername() ------------------------------------------ */
-
-struct toa_getname_call {
-	struct socket *sock;
-	struct sockaddr *uaddr;
-#ifdef TOA_GETNAME_HAS_LEN_ARG
-	int *uaddr_len;
-#endif
-};
-
-/*
- * Kernel callers of getname (sunrpc, ocfs2, ...) may pass a buffer sized for
- * their own family; only syscalls (accept, getpeername, io_uring accept) are
- * known to pass a sockaddr_storage, so only they get a family change.
- */
-static bool toa_caller_has_storage(void)
-{
-	return current->mm && !(current->flags & PF_KTHREAD);
-}
-
-/* Returns the new address length, or len when nothing was changed. */
-static int toa_rewrite_peer(const struct socket *sock, struct sockaddr *uaddr,
-			    int len)
-{
-	const struct sock *sk = sock->sk;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)uaddr;
-	struct sockaddr_in *sin = (struct sockaddr_in *)uaddr;
-	struct toa_address addr;
-
-	if (!sk || sk->sk_protocol != IPPROTO_TCP)
-		return len;
-	if (!toa_store_lookup(sk, &addr)) {
-		toa_stat_inc(TOA_STAT_GETNAME_TOA_EMPTY);
-		return len;
-	}
-
-	if (uaddr->sa_family == AF_INET && addr.family == TOA_FAMILY_IP4) {
-		memcpy(&sin->sin_port, addr.port, sizeof(sin->sin_port));
-		memcpy(&sin->sin_addr, addr.addr, sizeof(sin->sin_addr));
-	} else if (uaddr->sa_family == AF_INET6) {
-		memcpy(&sin6->sin6_port, addr.port, sizeof(sin6->sin6_port));
-		if (addr.family == TOA_FAMILY_IP4)
-			ipv6_addr_set_v4mapped(*(__be32 *)addr.addr,
-					       &sin6->sin6_addr);
-		else
-			memcpy(&sin6->sin6_addr, addr.addr,
-			       sizeof(sin6->sin6_addr));
-		sin6->sin6_flowinfo = 0;
-		sin6->sin6_scope_id = 0;
-	} else if (uaddr->sa_family == AF_INET) {
-		/* An IPv6 client on an IPv4 socket: answer a sockaddr_in6. */
-		toa_stat_inc(TOA_STAT_GETNAME_TOA_MISMATCH);
-		if (!toa_caller_has_storage())
-			return len;
-		memset(sin6, 0, sizeof(*sin6));
-		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_port, addr.port, sizeof(sin6->sin6_port));
-		memcpy(&sin6->sin6_addr, addr.addr, sizeof(sin6->sin6_addr));
-		len = sizeof(*sin6);
-	} else {
-		return len;
-	}
-	toa_stat_inc(TOA_STAT_GETNAME_TOA_OK);
-	return len;
-}
-
-static int toa_getname_entry(struct kretprobe_instance *ri,
-			     struct pt_regs *regs)
-{
-	struct toa_getname_call *call = (void *)ri->data;
-	int peer;
-
-	call->sock = (struct socket *)toa_regs_arg(regs, 0);
-	call->uaddr = (struct sockaddr *)toa_regs_arg(regs, 1);
-#ifdef TOA_GETNAME_HAS_LEN_ARG
-	call->uaddr_len = (int *)toa_regs_arg(regs, 2);
-	peer = (int)toa_regs_arg(regs, 3);
-#else
-	peer = (int)toa_regs_arg(regs, 2);
-#endif
-	/* getsockname() is never changed: skip the return probe. */
-	return peer ? 0 : 1;
-}
-
-static int toa_getname_return(struct kretprobe_instance *ri,
-			      struct pt_regs *regs)
-{
-	struct toa_getname_call *call = (void *)ri->data;
-	long ret = (long)regs_return_value(regs);
-
-#ifdef TOA_GETNAME_HAS_LEN_ARG
-	/* Old API: 0 on success, the length through a pointer. */
-	if (ret == 0)
-		*call->uaddr_len = toa_rewrite_peer(call->sock, call->uaddr,
-						    *call->uaddr_len);
-#else
-	/* Since 4.17: the length is the return value. */
-	if (ret > 0)
-		toa_regs_set_return(regs, toa_rewrite_peer(call->sock,
-							   call->uaddr,
-							   (int)ret));
-#endif
-	return 0;
-}
-
 /* ---- socket destruction -------------------------------------------------- */
 
 static int toa_sock_destruct_pre(struct kprobe *kp, struct pt_regs *regs)
@@ -242,11 +134,9 @@ static int toa_sock_destruct_pre(struct kprobe *kp, struct pt_regs *regs)
 
 /*
  * Each CPU has at most one syn_recv_sock call in flight per softirq nesting
- * level, but getname runs in process context and may be preempted, so it
- * gets more instances.  Running out shows as hook_missed.
+ * level; running out of instances shows as hook_missed.
  */
 #define TOA_SYN_RECV_INSTANCES_PER_CPU	8
-#define TOA_GETNAME_INSTANCES_PER_CPU	64
 
 static struct kretprobe toa_syn_recv4_probe = {
 	.kp.symbol_name = "tcp_v4_syn_recv_sock",
@@ -262,20 +152,6 @@ static struct kretprobe toa_syn_recv6_probe = {
 	.data_size = sizeof(struct toa_syn_recv_call),
 };
 
-static struct kretprobe toa_getname4_probe = {
-	.kp.symbol_name = "inet_getname",
-	.entry_handler = toa_getname_entry,
-	.handler = toa_getname_return,
-	.data_size = sizeof(struct toa_getname_call),
-};
-
-static struct kretprobe toa_getname6_probe = {
-	.kp.symbol_name = "inet6_getname",
-	.entry_handler = toa_getname_entry,
-	.handler = toa_getname_return,
-	.data_size = sizeof(struct toa_getname_call),
-};
-
 static struct kprobe toa_destruct_probe = {
 	.symbol_name = "inet_sock_destruct",
 	.pre_handler = toa_sock_destruct_pre,
@@ -283,18 +159,16 @@ static struct kprobe toa_destruct_probe = {
 
 /*
  * Registration order matters: the destruct probe first, so that no record
- * can outlive its socket, then the getname probes, then record creation.
+ * can outlive its socket, then the getname hooks, then record creation.
  */
 static struct kretprobe *const toa_kretprobes[] = {
-	&toa_getname4_probe,
-	&toa_getname6_probe,
 	&toa_syn_recv4_probe,
 	&toa_syn_recv6_probe,
 };
 
 unsigned long toa_hooks_missed(void)
 {
-	unsigned long missed = toa_destruct_probe.nmissed;
+	unsigned long missed = toa_destruct_probe.nmissed + toa_getname_missed();
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(toa_kretprobes); i++)
@@ -311,8 +185,6 @@ int toa_hooks_init(void)
 
 	toa_syn_recv4_probe.maxactive = cpus * TOA_SYN_RECV_INSTANCES_PER_CPU;
 	toa_syn_recv6_probe.maxactive = cpus * TOA_SYN_RECV_INSTANCES_PER_CPU;
-	toa_getname4_probe.maxactive = cpus * TOA_GETNAME_INSTANCES_PER_CPU;
-	toa_getname6_probe.maxactive = cpus * TOA_GETNAME_INSTANCES_PER_CPU;
 
 	err = register_kprobe(&toa_destruct_probe);
 	if (err) {
@@ -320,6 +192,9 @@ int toa_hooks_init(void)
 		       toa_destruct_probe.symbol_name, err);
 		return err;
 	}
+	err = toa_getname_init();
+	if (err)
+		goto fail_destruct;
 	for (i = 0; i < ARRAY_SIZE(toa_kretprobes); i++) {
 		err = register_kretprobe(toa_kretprobes[i]);
 		if (err) {
@@ -333,6 +208,8 @@ int toa_hooks_init(void)
 unwind:
 	while (i--)
 		unregister_kretprobe(toa_kretprobes[i]);
+	toa_getname_exit();
+fail_destruct:
 	unregister_kprobe(&toa_destruct_probe);
 	return err;
 }
@@ -348,5 +225,6 @@ void toa_hooks_exit(void)
 
 	while (i--)
 		unregister_kretprobe(toa_kretprobes[i]);
+	toa_getname_exit();
 	unregister_kprobe(&toa_destruct_probe);
 }

@@ -48,6 +48,11 @@ int toa_hooks_init(void);
 void toa_hooks_exit(void);
 unsigned long toa_hooks_missed(void);
 
+/* getname.c: accept() and getpeername() */
+int toa_getname_init(void);
+void toa_getname_exit(void);
+unsigned long toa_getname_missed(void);
+
 /* lookup.c: getsockopt(IPPROTO_IP, TOA_SO_GET_LOOKUP) */
 int toa_lookup_init(void);
 void toa_lookup_exit(void);

@@ -27,6 +27,7 @@ macro_rules! bundle {
 pub static MODULE_SOURCE: &[SourceFile] = bundle![
     "Kbuild",
     "Makefile",
+    "getname.c",
     "hook.c",
     "lookup.c",
     "main.c",

@@ -3,14 +3,14 @@
 //! server saw".
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use toa_install::peer::{CloseMode, ConnectSpec, Connection, Peer, PeerConfig};
 
 use crate::kmod::{Kmod, Stats};
-use crate::net::{abort_close, errname, read_some, Family, Listener, RawAddr, ServerView};
+use crate::net::{abort_close, errname, read_some, wait_fd, Family, Listener, RawAddr, ServerView};
 
 /// The first tun: the host side's addresses.
 pub const LOCAL4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
@@ -30,6 +30,28 @@ pub const PORT6: u16 = 8086;
 
 /// How long any single wait may take.
 pub const WAIT: Duration = Duration::from_secs(5);
+
+/// How long the final ACK of a handshake gets to create the child socket
+/// before [`Ctx::open_ack`] concludes that the kernel dropped it (generous
+/// for TCG; a drop the listener reports ends the wait early).
+pub const ACK_WAIT: Duration = Duration::from_secs(3);
+
+/// What became of a handshake's final ACK sent without payload.
+pub enum AckFate {
+    /// It created the child: what the server sees (the token was read back
+    /// from the accepted socket) and the open client end.
+    Created(ServerView, Connection),
+    /// Nothing to accept within [`ACK_WAIT`]: the kernel discarded the
+    /// segment before any socket was created (since Linux 6.7 it does so
+    /// for option lists tcp_do_parse_auth_options() rejects). The server's
+    /// end is still a request sock; the client end is open.
+    Dropped {
+        /// The client end, established on our side.
+        conn: Connection,
+        /// How much the listener's drop count (SO_MEMINFO) rose, if known.
+        listener_drops: Option<u64>,
+    },
+}
 
 /// Shared state of a run.
 pub struct Ctx {
@@ -178,10 +200,7 @@ impl Ctx {
             IpAddr::V6(_) if peer.name() == "toa1" => LOCAL6_B.into(),
             IpAddr::V6(_) => LOCAL6.into(),
         };
-        let token = format!(
-            "probe {}\n",
-            self.next_token.fetch_add(1, Ordering::Relaxed)
-        );
+        let token = self.token();
         let spec = ConnectSpec::new(SocketAddr::new(proxy, 0), SocketAddr::new(dst_ip, l.port))
             .ack_options(options.to_vec())
             .payload(token.clone().into_bytes())
@@ -201,19 +220,117 @@ impl Ctx {
                 return None;
             }
         };
-        let (got, _) = read_some(fd.as_raw_fd(), token.len(), WAIT);
-        if got != token.as_bytes() {
-            ck.fail(format!(
-                "{label}: accepted socket read {:?}, expected {:?} (wrong connection?)",
-                String::from_utf8_lossy(&got),
-                token
-            ));
-        }
+        check_token(ck, label, &fd, &token);
         Some((ServerView::of(fd, accepted), conn))
+    }
+
+    /// Open a connection from `proxy` to listener `fam` whose final ACK
+    /// carries `options` and no payload, then see whether that ACK created
+    /// the child: poll the listener for up to [`ACK_WAIT`] (stopping early
+    /// if the listener counts a drop). When it did, send a token, accept and
+    /// check the token ([`AckFate::Created`]); otherwise return the held
+    /// client ([`AckFate::Dropped`]), to be completed with
+    /// [`Ctx::complete`].
+    pub fn open_ack(
+        &self,
+        ck: &mut Check,
+        label: &str,
+        fam: Family,
+        proxy: IpAddr,
+        options: &[u8],
+    ) -> Option<AckFate> {
+        let l = self.listener(fam);
+        l.drain();
+        let dst_ip: IpAddr = match proxy {
+            IpAddr::V4(_) => LOCAL4.into(),
+            IpAddr::V6(_) => LOCAL6.into(),
+        };
+        let spec = ConnectSpec::new(SocketAddr::new(proxy, 0), SocketAddr::new(dst_ip, l.port))
+            .ack_options(options.to_vec())
+            .close(CloseMode::Hold)
+            .timeout(WAIT);
+        let drops_before = l.drops();
+        let conn = match self.peer_connect(&self.peer, &spec) {
+            Ok(c) => c,
+            Err(e) => {
+                ck.fail(format!("{label}: connect: {e}"));
+                return None;
+            }
+        };
+        let deadline = Instant::now() + ACK_WAIT;
+        let created = loop {
+            if wait_fd(l.raw(), libc::POLLIN, Duration::from_millis(50)) {
+                break true;
+            }
+            let dropped = matches!((drops_before, l.drops()), (Some(a), Some(b)) if b > a);
+            if dropped || Instant::now() >= deadline {
+                // One last look, in case the child came with the drop count.
+                break wait_fd(l.raw(), libc::POLLIN, Duration::ZERO);
+            }
+        };
+        if !created {
+            let listener_drops = match (drops_before, l.drops()) {
+                (Some(a), Some(b)) => Some(b.wrapping_sub(a)),
+                _ => None,
+            };
+            return Some(AckFate::Dropped {
+                conn,
+                listener_drops,
+            });
+        }
+        self.complete(ck, label, fam, conn)
+            .map(|(view, conn)| AckFate::Created(view, conn))
+    }
+
+    /// Send a token on `conn` in a plain data segment (no options), accept
+    /// on listener `fam` and read the token back from the accepted socket.
+    /// For an [`AckFate::Dropped`] connection, that segment is what
+    /// completes the handshake.
+    pub fn complete(
+        &self,
+        ck: &mut Check,
+        label: &str,
+        fam: Family,
+        mut conn: Connection,
+    ) -> Option<(ServerView, Connection)> {
+        let token = self.token();
+        if let Err(e) = conn.send(token.as_bytes()) {
+            ck.fail(format!("{label}: send: {e}"));
+            return None;
+        }
+        let (fd, accepted) = match self.listener(fam).accept(WAIT) {
+            Ok(x) => x,
+            Err(e) => {
+                ck.fail(format!("{label}: {e}"));
+                return None;
+            }
+        };
+        check_token(ck, label, &fd, &token);
+        Some((ServerView::of(fd, accepted), conn))
+    }
+
+    fn token(&self) -> String {
+        format!(
+            "probe {}\n",
+            self.next_token.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     fn peer_connect(&self, peer: &Peer, spec: &ConnectSpec) -> Result<Connection, String> {
         peer.connect(spec).map_err(|e| e.to_string())
+    }
+}
+
+/// Read `token` from the accepted socket: it proves the accepted
+/// connection is the one just opened.
+fn check_token(ck: &mut Check, label: &str, fd: &OwnedFd, token: &str) {
+    let (got, _) = read_some(fd.as_raw_fd(), token.len(), WAIT);
+    if got != token.as_bytes() {
+        ck.fail(format!(
+            "{label}: accepted socket read {:?}, expected {:?} (wrong connection?)",
+            String::from_utf8_lossy(&got),
+            token
+        ));
     }
 }
 

@@ -190,6 +190,29 @@ pub fn tcp_ext(name: &str) -> Option<u64> {
     None
 }
 
+/// Every `TcpExt` counter of /proc/net/netstat whose name starts with one
+/// of `prefixes` (empty when the file cannot be read).
+pub fn tcp_ext_matching(prefixes: &[&str]) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string("/proc/net/netstat") else {
+        return m;
+    };
+    let mut lines = text.lines();
+    while let (Some(h), Some(v)) = (lines.next(), lines.next()) {
+        if !h.starts_with("TcpExt:") {
+            continue;
+        }
+        for (name, val) in h.split_whitespace().zip(v.split_whitespace()).skip(1) {
+            if prefixes.iter().any(|p| name.starts_with(p)) {
+                if let Ok(n) = val.parse() {
+                    m.insert(name.to_string(), n);
+                }
+            }
+        }
+    }
+    m
+}
+
 /// `Slab:` of /proc/meminfo in bytes.
 pub fn slab_bytes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;

@@ -7,6 +7,7 @@
 mod bench;
 mod cases;
 mod ctx;
+mod demo;
 mod kmod;
 mod net;
 mod traffic;
@@ -21,6 +22,8 @@ use crate::kmod::Kmod;
 const USAGE: &str = "\
 usage: toa-kernel-cases [OPTIONS]          run the cases
        toa-kernel-cases bench [OPTIONS]    measure the module's cost
+       toa-kernel-cases demo-client --proxy IP --client IP:PORT --port N
+                                           one TOA connection to a local server
 
 options:
   --module PATH   toa.ko to load (default /toa/toa.ko)
@@ -127,6 +130,15 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("demo-client") {
+        return match demo::parse(std::env::args().skip(2)).and_then(|o| demo::run(&o)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("toa-kernel-cases demo-client: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

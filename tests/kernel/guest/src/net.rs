@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 /// `TOA_SO_GET_LOOKUP` from `module-c-shim/include/uapi/toa.h`.
 pub const TOA_SO_GET_LOOKUP: libc::c_int = 4096;
 
+/// `SO_MEMINFO` from `asm-generic/socket.h` (x86_64 uses the generic value).
+const SO_MEMINFO: libc::c_int = 55;
+
 /// Which listener.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
@@ -285,6 +288,31 @@ impl Listener {
     /// The raw descriptor.
     pub fn raw(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+
+    /// Segments the kernel dropped on this listener (`SK_MEMINFO_DROPS` of
+    /// getsockopt(SO_MEMINFO)); among them the final ACKs of handshakes
+    /// that were discarded before the child socket was created (for
+    /// instance for malformed options, `SKB_DROP_REASON_TCP_AUTH_HDR`).
+    /// `None` when the kernel does not say.
+    pub fn drops(&self) -> Option<u64> {
+        let mut info = [0u32; 16];
+        let mut len = mem::size_of_val(&info) as libc::socklen_t;
+        // SAFETY: info holds len bytes.
+        let r = unsafe {
+            libc::getsockopt(
+                self.raw(),
+                libc::SOL_SOCKET,
+                SO_MEMINFO,
+                info.as_mut_ptr() as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        let i = libc::SK_MEMINFO_DROPS as usize;
+        if r < 0 || (len as usize) < (i + 1) * mem::size_of::<u32>() {
+            return None;
+        }
+        Some(u64::from(info[i]))
     }
 
     /// accept() with a sockaddr_storage buffer, waiting at most `timeout`.
