@@ -97,6 +97,42 @@ mod tests {
         assert_eq!(listed, found);
     }
 
+    /// `dkms/MANIFEST` is this list, one path a line, for the packaging
+    /// scripts; `TOA_UPDATE_SNAPSHOTS=1` rewrites it (as it does the plan
+    /// snapshots, which list the same files).
+    #[test]
+    fn manifest_is_the_list() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dkms/MANIFEST");
+        let listed: String = MODULE_SOURCE
+            .iter()
+            .map(|f| format!("{}\n", f.path))
+            .collect();
+        if std::env::var_os("TOA_UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, &listed).unwrap();
+        }
+        let manifest = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            manifest, listed,
+            "dkms/MANIFEST must list MODULE_SOURCE, in order; run with TOA_UPDATE_SNAPSHOTS=1 to rewrite it"
+        );
+    }
+
+    #[test]
+    fn dkms_conf_is_the_template_for_this_version() {
+        let template = crate::plan::DKMS_CONF_TEMPLATE;
+        assert_eq!(template.matches("#MODULE_VERSION#").count(), 1);
+        let conf = crate::plan::dkms_conf();
+        assert!(conf.contains(&format!("PACKAGE_VERSION=\"{VERSION}\"\n")));
+        for line in [
+            "PACKAGE_NAME=\"toa\"",
+            "BUILT_MODULE_NAME[0]=\"toa\"",
+            "DEST_MODULE_LOCATION[0]=\"/extra\"",
+            "AUTOINSTALL=\"yes\"",
+        ] {
+            assert!(conf.lines().any(|l| l == line), "dkms.conf lacks {line}");
+        }
+    }
+
     #[test]
     fn module_and_installer_versions_agree() {
         assert_eq!(module_version(), Some(VERSION));

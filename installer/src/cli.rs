@@ -140,9 +140,41 @@ pub enum Command {
     /// when it is set. Needs root. Exits 10 when the test fails.
     Verify,
 
+    /// Take toa off this host: unload it (saying what uses it when it
+    /// cannot be), remove /etc/modules-load.d/toa.conf and
+    /// /etc/modprobe.d/toa.conf, `dkms remove` it for every kernel, delete
+    /// its source under /usr/src, any prebuilt toa.ko under
+    /// /lib/modules/*/extra (then depmod), and toa-install's state in
+    /// /var/lib/toa-install. Packages toa-install installed are kept unless
+    /// --purge-deps. Running it again finds nothing to do and exits 0.
+    /// Needs root, except with --dry-run.
+    ///
+    /// Exits 9 when the module cannot be unloaded (then nothing is
+    /// removed), 7 when `dkms remove` fails, 5 when removing packages
+    /// fails; a run stopped part way is finished by running it again.
+    Uninstall(UninstallArgs),
+
     /// Prebuilt mirrors, for operators hosting their own.
     #[command(subcommand)]
     Mirror(MirrorCommand),
+}
+
+/// `toa-install uninstall`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct UninstallArgs {
+    /// Also remove the packages toa-install installed (exactly those listed
+    /// in /var/lib/toa-install/state.json: headers, compiler, dkms...).
+    #[arg(long)]
+    pub purge_deps: bool,
+
+    /// Print what would be removed and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask anything (toa-install never prompts; accepted for
+    /// scripts that always pass it).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// `toa-install mirror ...`.
@@ -191,6 +223,7 @@ pub fn run(cli: &Cli) -> Exit {
         Some(Command::Detect) => run_detect(&cli.global),
         Some(Command::Verify) => run_verify(&cli.global),
         Some(Command::Status) => run_status(&cli.global),
+        Some(Command::Uninstall(args)) => run_uninstall(&cli.global, args),
         Some(Command::Mirror(MirrorCommand::Build {
             kernel_trees,
             out,
@@ -251,6 +284,55 @@ fn run_install(args: &GlobalArgs, install: &InstallArgs) -> Exit {
         for problem in &error.undo_problems {
             eprintln!("error: not undone: {problem}");
         }
+    }
+    exit
+}
+
+fn run_uninstall(args: &GlobalArgs, uninstall: &UninstallArgs) -> Exit {
+    if args.kernel_release.is_some() {
+        return fail(
+            args,
+            Exit::Usage,
+            "uninstall removes toa for every kernel: --kernel-release does not apply. \
+             Next step: run it without --kernel-release",
+        );
+    }
+    let request = crate::uninstall::Request {
+        purge_deps: uninstall.purge_deps,
+        dry_run: uninstall.dry_run,
+        root: args.root.clone(),
+    };
+    let mut progress = crate::install::line_printer(args.quiet || args.json || uninstall.dry_run);
+    let doc = crate::uninstall::run(&request, euid_is_root(), &mut progress);
+    let exit = doc.exit();
+    if args.json {
+        let mut stdout = std::io::stdout().lock();
+        let _ = serde_json::to_writer_pretty(&mut stdout, &doc);
+        let _ = writeln!(stdout);
+        return exit;
+    }
+    if let Some(plan) = &doc.plan {
+        print!("{}", plan.render());
+        if !args.quiet {
+            eprintln!("(dry run: nothing was changed)");
+        }
+    } else if exit == Exit::Ok && !args.quiet {
+        if doc.changed {
+            println!("toa is uninstalled.");
+        } else {
+            println!("nothing of toa is installed: nothing changed.");
+        }
+    }
+    if !args.quiet {
+        for warning in &doc.warnings {
+            eprintln!("warning: {warning}");
+        }
+        if !doc.packages_removed.is_empty() {
+            eprintln!("packages removed: {}", doc.packages_removed.join(" "));
+        }
+    }
+    if let Some(error) = &doc.error {
+        eprintln!("error: {}", error.message);
     }
     exit
 }

@@ -97,6 +97,9 @@ pub trait Effects {
     fn remove(&mut self, path: &str) -> io::Result<()>;
     /// Removes an empty directory.
     fn remove_dir(&mut self, path: &str) -> io::Result<()>;
+    /// Removes a directory with everything in it (symbolic links are
+    /// removed, not followed).
+    fn remove_tree(&mut self, path: &str) -> io::Result<()>;
     /// A local file for the step that needs one (a fetched toa.ko), read
     /// from this machine, not from below the root.
     fn read_local(&self, path: &Path) -> io::Result<Vec<u8>> {
@@ -191,6 +194,17 @@ impl RootedFiles {
 
     fn remove_dir(&self, path: &str) -> io::Result<()> {
         fs::remove_dir(self.host_path(path)?)
+    }
+
+    fn remove_tree(&self, path: &str) -> io::Result<()> {
+        let p = self.host_path(path)?;
+        if p == self.root {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "refusing to remove the root directory",
+            ));
+        }
+        fs::remove_dir_all(p)
     }
 }
 
@@ -297,6 +311,9 @@ impl Effects for HostEffects {
     }
     fn remove_dir(&mut self, path: &str) -> io::Result<()> {
         self.files.remove_dir(path)
+    }
+    fn remove_tree(&mut self, path: &str) -> io::Result<()> {
+        self.files.remove_tree(path)
     }
 }
 
@@ -417,6 +434,20 @@ pub struct Outcome {
     pub packages_installed: Vec<String>,
     /// Things worth knowing (a prebuilt refused and compiled instead...).
     pub warnings: Vec<String>,
+    /// How long each step took, and how much of it external commands.
+    pub timings: Vec<StepTiming>,
+}
+
+/// How long one step took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepTiming {
+    /// The step, as one line.
+    pub step: String,
+    /// Wall time of the whole step, in milliseconds.
+    pub millis: u64,
+    /// Of which spent waiting for external commands (package manager,
+    /// dkms, make, gcc, modprobe, depmod), in milliseconds.
+    pub external_millis: u64,
 }
 
 /// A failed run.
@@ -511,6 +542,8 @@ pub fn execute(
         fetched: None,
         done: Vec::new(),
         warnings: Vec::new(),
+        timings: Vec::new(),
+        external: Duration::ZERO,
     };
     if plan.changes_nothing() {
         return Ok(Outcome {
@@ -519,6 +552,7 @@ pub fn execute(
             steps: Vec::new(),
             packages_installed: Vec::new(),
             warnings: Vec::new(),
+            timings: Vec::new(),
         });
     }
     let mut source = plan.source;
@@ -551,6 +585,7 @@ pub fn execute(
                 steps: run.done,
                 packages_installed: packages,
                 warnings: run.warnings,
+                timings: run.timings,
             })
         }
         Err(e) => {
@@ -583,13 +618,23 @@ struct Run<'a> {
     fetched: Option<PathBuf>,
     done: Vec<String>,
     warnings: Vec<String>,
+    timings: Vec<StepTiming>,
+    /// Time spent in external commands so far.
+    external: Duration,
 }
 
 impl Run<'_> {
     fn steps(&mut self, steps: &[Step], services: &mut Services<'_>) -> Result<(), StepError> {
         for (i, step) in steps.iter().enumerate() {
             (services.progress)(&format!("[{}/{}] {}", i + 1, steps.len(), step.summary()));
+            let start = Instant::now();
+            let external_before = self.external;
             self.step(step, services)?;
+            self.timings.push(StepTiming {
+                step: step.summary(),
+                millis: millis(start.elapsed()),
+                external_millis: millis(self.external.saturating_sub(external_before)),
+            });
             self.done.push(step.summary());
         }
         Ok(())
@@ -807,7 +852,10 @@ impl Run<'_> {
     }
 
     fn command(&mut self, cmd: &Cmd, failure: Exit) -> Result<Output, ExecError> {
-        self.fx.run(cmd).map_err(|e| {
+        let start = Instant::now();
+        let result = self.fx.run(cmd);
+        self.external += start.elapsed();
+        result.map_err(|e| {
             let next = match e {
                 RunError::NotFound { .. } => {
                     "Next step: install it with the distribution's package manager"
@@ -955,6 +1003,10 @@ impl Run<'_> {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn parent(path: &str) -> Option<&str> {
@@ -1139,6 +1191,9 @@ pub(crate) mod fake {
         }
         fn remove_dir(&mut self, path: &str) -> io::Result<()> {
             self.files.remove_dir(path)
+        }
+        fn remove_tree(&mut self, path: &str) -> io::Result<()> {
+            self.files.remove_tree(path)
         }
     }
 }

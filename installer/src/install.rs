@@ -3,13 +3,15 @@
 //! fetcher and the namespace self-test.
 
 use crate::distro;
-use crate::executor::{execute, require_root, HostEffects, Outcome, RunLock, Services, LOCK_FILE};
+use crate::executor::{
+    execute, require_root, HostEffects, Outcome, RunLock, Services, StepTiming, LOCK_FILE,
+};
 use crate::exit::{Categorized, Exit};
 use crate::kernel::KernelInfo;
 use crate::plan::{self, Facts, MirrorSource, Options, Plan, State};
 use crate::prebuilt::{Display, MirrorFetcher};
 use crate::security::{OurModule, SecurityState};
-use crate::sysroot::{RealHost, RootFs};
+use crate::sysroot::{CommandOutput, Host, RealHost, RootFs, Uname};
 use crate::verify::NetnsVerifier;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -56,6 +58,25 @@ pub struct Document {
     pub plan: Option<Plan>,
     /// Packages installed by the run (kept after a failure).
     pub packages_installed: Vec<String>,
+    /// Where the time went (a run that carried a plan out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+}
+
+/// Where an install run's time went: the whole run, the part spent waiting
+/// for external commands (the package database queries of detection, the
+/// package manager, dkms with the make and gcc under it, modprobe, depmod)
+/// and each step, the first being detection and planning. The rest is
+/// toa-install's own work (detection, planning, the download and checks of
+/// a prebuilt, the self-test, writing files).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Timings {
+    /// From the start of the run to its end, in milliseconds.
+    pub total_millis: u64,
+    /// Spent in external commands, in milliseconds.
+    pub external_millis: u64,
+    /// Per step.
+    pub steps: Vec<StepTiming>,
 }
 
 /// A failure in the JSON document.
@@ -86,6 +107,7 @@ impl Document {
             }),
             plan: None,
             packages_installed: Vec::new(),
+            timings: None,
         }
     }
 
@@ -136,6 +158,7 @@ pub fn check_request(req: &Request) -> Result<Options, (Exit, String)> {
 
 /// Runs `install`; `progress` receives one line per step.
 pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) -> Document {
+    let start = Instant::now();
     let options = match check_request(req) {
         Ok(o) => o,
         Err((exit, message)) => return Document::failed(exit, message),
@@ -161,7 +184,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) ->
         },
     };
     let live = fs.is_live();
-    let host = RealHost;
+    let host = TimedHost::default();
     let distro = match distro::identify(&fs).and_then(distro::classify) {
         Ok(d) => d,
         Err(e) => return Document::failed(e.category(), e.to_string()),
@@ -183,6 +206,11 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) ->
         Ok(p) => p,
         Err(e) => return Document::failed(e.category(), e.to_string()),
     };
+    let planning = StepTiming {
+        step: "detect the system and plan".to_owned(),
+        millis: millis(start.elapsed()),
+        external_millis: millis(host.spent.get()),
+    };
     if req.dry_run {
         return Document {
             changed: false,
@@ -192,6 +220,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) ->
             error: None,
             plan: Some(plan),
             packages_installed: Vec::new(),
+            timings: None,
         };
     }
     let _lock = match RunLock::acquire(Path::new(LOCK_FILE)) {
@@ -225,6 +254,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) ->
             steps,
             packages_installed,
             warnings,
+            timings,
         }) => Document {
             changed,
             source: Some(source),
@@ -233,6 +263,15 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) ->
             error: None,
             plan: None,
             packages_installed,
+            timings: Some({
+                let mut steps = vec![planning];
+                steps.extend(timings);
+                Timings {
+                    total_millis: millis(start.elapsed()),
+                    external_millis: steps.iter().map(|t| t.external_millis).sum(),
+                    steps,
+                }
+            }),
         },
         Err(e) => Document {
             changed: false,
@@ -247,7 +286,33 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) ->
             }),
             plan: None,
             packages_installed: e.packages_kept,
+            timings: None,
         },
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The real host, keeping count of the time its commands (the package
+/// database queries of detection) take, so that `timings` can tell them
+/// from toa-install's own work.
+#[derive(Debug, Default)]
+struct TimedHost {
+    spent: std::cell::Cell<Duration>,
+}
+
+impl Host for TimedHost {
+    fn uname(&self) -> Uname {
+        RealHost.uname()
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Option<CommandOutput> {
+        let start = Instant::now();
+        let out = RealHost.run(program, args);
+        self.spent.set(self.spent.get() + start.elapsed());
+        out
     }
 }
 

@@ -25,4 +25,5 @@ pub mod prebuilt;
 pub mod security;
 pub mod status;
 pub mod sysroot;
+pub mod uninstall;
 pub mod verify;

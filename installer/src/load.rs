@@ -26,14 +26,14 @@ pub fn explain(stderr: &str, lockdown: Option<&str>) -> LoadFailure {
     let (category, next) = if said.contains("Key was rejected by service") {
         (
             Exit::LoadRefused,
-            "the kernel requires modules signed with a trusted key (Secure Boot or module.sig_enforce). \
+            "The kernel requires modules signed with a trusted key (Secure Boot or module.sig_enforce). \
              Next step: enroll DKMS's key (`mokutil --import /var/lib/dkms/mok.pub`, reboot, confirm), \
              then run `toa-install --compile`; or turn Secure Boot off",
         )
     } else if said.contains("Operation not permitted") && locked {
         (
             Exit::LoadRefused,
-            "kernel lockdown refuses unsigned modules. \
+            "Kernel lockdown refuses unsigned modules. \
              Next step: enroll DKMS's key (`mokutil --import /var/lib/dkms/mok.pub`, reboot, confirm), \
              then run `toa-install --compile`; or turn Secure Boot off",
         )
@@ -46,14 +46,14 @@ pub fn explain(stderr: &str, lockdown: Option<&str>) -> LoadFailure {
     } else if said.contains("File exists") {
         (
             Exit::Conflict,
-            "a module named toa is already loaded. \
+            "A module named toa is already loaded. \
              Next step: check it with `modinfo toa` and `cat /sys/module/toa/version`; \
              unload it with `rmmod toa` if it is not ours, then run toa-install again",
         )
     } else if said.contains("Unknown symbol") || said.contains("Unknown symbol in module") {
         (
             Exit::LoadFailed,
-            "the kernel lacks a symbol toa.ko needs. Next step: send `dmesg | tail` and \
+            "The kernel lacks a symbol toa.ko needs. Next step: send `dmesg | tail` and \
              `toa-install detect` to the toa developers",
         )
     } else {

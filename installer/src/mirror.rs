@@ -146,7 +146,11 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> MirrorBuildError
 /// What a kernel build tree says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeInfo {
-    /// `include/config/kernel.release`.
+    /// `UTS_RELEASE` from `include/generated/utsrelease.h` (what `uname -r`
+    /// says on that kernel), else `include/config/kernel.release`. Debian's
+    /// header packages differ: their `kernel.release` holds the upstream
+    /// version (`6.1.176`), `utsrelease.h` the ABI release
+    /// (`6.1.0-50-amd64`) that modules' vermagic carries.
     pub release: String,
     /// `UTS_VERSION` from `include/generated/compile.h`, when shipped.
     pub version: String,
@@ -157,13 +161,23 @@ pub struct TreeInfo {
 /// Reads a kernel build tree's release, version and architecture.
 pub fn tree_info(dir: &Path) -> Result<TreeInfo, MirrorBuildError> {
     let release_file = dir.join("include/config/kernel.release");
-    let release = fs::read_to_string(&release_file)
+    let config_release = fs::read_to_string(&release_file)
         .map_err(|_| MirrorBuildError::NotATree {
             dir: dir.display().to_string(),
             missing: "include/config/kernel.release".to_owned(),
         })?
         .trim()
         .to_owned();
+    let release = fs::read_to_string(dir.join("include/generated/utsrelease.h"))
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let rest = l.trim().strip_prefix("#define UTS_RELEASE")?;
+                Some(rest.trim().trim_matches('"').to_owned())
+            })
+        })
+        .filter(|r| !r.is_empty())
+        .unwrap_or(config_release);
     let version = fs::read_to_string(dir.join("include/generated/compile.h"))
         .ok()
         .and_then(|text| {
@@ -452,6 +466,31 @@ mod tests {
         let err = build(&[tree.path().to_path_buf()], out.path(), "x", &mut |_| {}).unwrap_err();
         assert_eq!(err.category(), Exit::BuildFailed);
         assert!(err.to_string().contains("6.1.0-26-amd64"), "{err}");
+    }
+
+    #[test]
+    fn debian_trees_take_the_release_from_utsrelease_h() {
+        let dir = fake_tree(
+            "6.1.176",
+            "6.1.0-50-amd64 SMP preempt mod_unload modversions ",
+        );
+        fs::write(
+            dir.path().join("include/generated/utsrelease.h"),
+            "#define UTS_RELEASE \"6.1.0-50-amd64\"\n",
+        )
+        .unwrap();
+        let info = tree_info(dir.path()).unwrap();
+        assert_eq!(info.release, "6.1.0-50-amd64");
+        assert_eq!(info.arch, "x86_64");
+        let out = tempfile::tempdir().unwrap();
+        let index = build(
+            &[dir.path().to_path_buf()],
+            out.path(),
+            "debian-12",
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(index.entries[0].kernel_release, "6.1.0-50-amd64");
     }
 
     #[test]

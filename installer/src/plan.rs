@@ -445,7 +445,7 @@ impl State {
 
 /// Asks the package database which of `packages` are installed. A system
 /// read with `--root` is asked through the database inside it.
-fn installed_packages(
+pub fn installed_packages(
     host: &dyn Host,
     manager: PackageManager,
     packages: &[String],
@@ -462,7 +462,14 @@ fn installed_packages(
         }
         PackageManager::Yum | PackageManager::Dnf | PackageManager::Zypper => {
             if let Some(root) = root {
-                args.extend(["--root".to_owned(), root.to_owned()]);
+                // The image's own database, named: a host's rpm may look
+                // elsewhere (Debian's defaults to ~/.rpmdb) and would create
+                // an empty database inside the image. No database, nothing
+                // installed.
+                if !std::path::Path::new(root).join("var/lib/rpm").is_dir() {
+                    return BTreeSet::new();
+                }
+                args.extend(["--root", root, "--dbpath", "/var/lib/rpm"].map(str::to_owned));
             }
             args.push("-q".to_owned());
             "rpm"
@@ -518,18 +525,14 @@ pub fn prebuilt_path(release: &str) -> String {
     format!("/lib/modules/{release}/extra/{MODULE}.ko")
 }
 
-/// The `dkms.conf` written next to the source.
+/// `dkms/dkms.conf`, the project's one DKMS configuration, with
+/// `#MODULE_VERSION#` still in it (the packages fill it in the same way).
+pub const DKMS_CONF_TEMPLATE: &str = include_str!("../../dkms/dkms.conf");
+
+/// The `dkms.conf` written next to the source: [`DKMS_CONF_TEMPLATE`] for
+/// this version.
 pub fn dkms_conf() -> String {
-    format!(
-        "PACKAGE_NAME=\"{MODULE}\"\n\
-         PACKAGE_VERSION=\"{}\"\n\
-         BUILT_MODULE_NAME[0]=\"{MODULE}\"\n\
-         DEST_MODULE_LOCATION[0]=\"/updates/dkms\"\n\
-         MAKE[0]=\"make KVER=${{kernelver}} KDIR=${{kernel_source_dir}}\"\n\
-         CLEAN=\"make KVER=${{kernelver}} KDIR=${{kernel_source_dir}} clean\"\n\
-         AUTOINSTALL=\"yes\"\n",
-        bundle::VERSION
-    )
+    DKMS_CONF_TEMPLATE.replace("#MODULE_VERSION#", bundle::VERSION)
 }
 
 /// `/etc/modprobe.d/toa.conf` for a trusted list.

@@ -18,7 +18,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The largest archive or module accepted (a toa.ko is well under 2 MiB).
@@ -37,7 +37,12 @@ pub enum Display {
 
 /// Downloads prebuilt modules.
 pub struct MirrorFetcher {
-    client: reqwest::blocking::Client,
+    /// Made on the first download: a run that never downloads (`--compile`,
+    /// `--offline`) must not depend on HTTPS being usable (a minimal
+    /// system has no CA certificates, and the client refuses to build).
+    client: OnceLock<Result<reqwest::blocking::Client, String>>,
+    connect: Duration,
+    read: Duration,
     display: Display,
     start: Instant,
     /// Unpacked modules live here until the run ends.
@@ -47,20 +52,42 @@ pub struct MirrorFetcher {
 impl MirrorFetcher {
     /// A fetcher with these timeouts.
     pub fn new(connect: Duration, read: Duration, display: Display) -> Result<Self, String> {
-        // reqwest is built without a default crypto provider: use ring.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::blocking::Client::builder()
-            .connect_timeout(connect)
-            .timeout(read)
-            .user_agent(concat!("toa-install/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot set up HTTPS: {e}"))?;
         Ok(MirrorFetcher {
-            client,
+            client: OnceLock::new(),
+            connect,
+            read,
             display,
             start: Instant::now(),
             dirs: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The HTTP client, made on first use.
+    fn client(&self) -> Result<&reqwest::blocking::Client, String> {
+        self.client
+            .get_or_init(|| {
+                // reqwest is built without a default crypto provider: use ring.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::blocking::Client::builder()
+                    .connect_timeout(self.connect)
+                    .timeout(self.read)
+                    .user_agent(concat!("toa-install/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| {
+                        let mut why = e.to_string();
+                        let mut source = std::error::Error::source(&e);
+                        while let Some(s) = source {
+                            why.push_str(&format!(": {s}"));
+                            source = s.source();
+                        }
+                        format!(
+                            "cannot set up HTTPS ({why}). Next step: install the CA certificates \
+                             (the ca-certificates package), or copy the mirror here and pass --offline DIR"
+                        )
+                    })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     fn say(&self, line: &str) {
@@ -92,7 +119,7 @@ impl MirrorFetcher {
                 let url = format!("{}/{file}", base.trim_end_matches('/'));
                 self.say(&format!("downloading {url}"));
                 let response = self
-                    .client
+                    .client()?
                     .get(&url)
                     .send()
                     .map_err(|e| describe(&url, &e))?;

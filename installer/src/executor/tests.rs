@@ -349,7 +349,17 @@ fn prebuilt_is_installed_and_indexed() {
     fs::write(&ko, b"\x7fELF prebuilt").unwrap();
     let mut fx = working_dkms(root);
     let (result, _) = execute_with(&plan, &mut fx, &Fetch(Ok(ko)), &pass());
-    assert_eq!(result.unwrap().source, Source::Prebuilt);
+    let outcome = result.unwrap();
+    assert_eq!(outcome.source, Source::Prebuilt);
+    // One timing per step carried out; only commands count as external.
+    assert_eq!(outcome.timings.len(), outcome.steps.len());
+    for t in &outcome.timings {
+        assert!(t.external_millis <= t.millis, "{t:?}");
+        if !t.step.starts_with("update the module index") && !t.step.starts_with("load the module")
+        {
+            assert_eq!(t.external_millis, 0, "{t:?}");
+        }
+    }
     let installed = root.join(format!("lib/modules/{RELEASE}/extra/toa.ko"));
     assert_eq!(fs::read(&installed).unwrap(), b"\x7fELF prebuilt");
     assert_eq!(

@@ -1,0 +1,655 @@
+//! `toa-install uninstall [--purge-deps]`: take toa off the system again.
+//!
+//! Like `install`, this plans first and then acts. [`Found::read`] looks at
+//! what of toa is in place (the loaded module, the autoload and options
+//! files, DKMS registrations, sources under `/usr/src`, prebuilt modules
+//! under `/lib/modules/*/extra`, the state under `/var/lib/toa-install`);
+//! [`plan`] is a pure function from that to an ordered list of [`Step`]s;
+//! [`execute`] carries them out through [`Effects`]. Each step removes
+//! something that is there, so a second run plans nothing and says so.
+//! Packages toa-install installed are kept unless `--purge-deps` asks for
+//! exactly those (as recorded in the state file) to be removed.
+
+use crate::distro::{self, PackageManager};
+use crate::executor::{require_root, Effects, ExecError, Output, RunLock, StateFile, STATE_FILE};
+use crate::exit::{Categorized, Exit};
+use crate::install::ErrorDoc;
+use crate::plan::{installed_packages, Cmd, MODPROBE_CONF, MODULE, STATE_DIR};
+use crate::security::{LoadedToa, OurModule, SecurityState};
+use crate::status::AUTOLOAD_CONF;
+use crate::sysroot::{Host, RealHost, RootFs, SystemFs};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// DKMS's tree for toa: one directory per registered version.
+pub const DKMS_TREE: &str = "/var/lib/dkms/toa";
+const TOA_SYSFS: &str = "/sys/module/toa";
+const UNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
+const DKMS_REMOVE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+const DEPMOD_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+const PACKAGE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// What of toa is on the system.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Found {
+    /// The module loaded under the name `toa`.
+    pub loaded: Option<LoadedToa>,
+    /// Modules that use toa (`/sys/module/toa/holders`).
+    pub holders: Vec<String>,
+    /// `/sys/module/toa/refcnt`.
+    pub refcnt: Option<u64>,
+    /// `/etc/modules-load.d/toa.conf` exists.
+    pub autoload_conf: bool,
+    /// `/etc/modprobe.d/toa.conf` exists.
+    pub modprobe_conf: bool,
+    /// Versions of toa DKMS knows (`/var/lib/dkms/toa/<version>`).
+    pub dkms_versions: Vec<String>,
+    /// toa source trees under `/usr/src` (their `dkms.conf` names toa).
+    pub source_dirs: Vec<String>,
+    /// Kernel releases with a prebuilt `/lib/modules/<release>/extra/toa.ko`.
+    pub prebuilt: Vec<String>,
+    /// The state file, when readable.
+    pub state: Option<StateFile>,
+    /// `/var/lib/toa-install` exists.
+    pub state_dir: bool,
+    /// Of the packages the state file records, those still installed.
+    pub packages_still_installed: BTreeSet<String>,
+}
+
+fn sorted_dir(fs: &dyn SystemFs, path: &str) -> Vec<String> {
+    let mut names = fs.read_dir(path).unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Whether a `dkms.conf` is toa's.
+fn is_toa_dkms_conf(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.trim();
+        l == format!("PACKAGE_NAME=\"{MODULE}\"") || l == format!("PACKAGE_NAME={MODULE}")
+    })
+}
+
+impl Found {
+    /// Looks at the system through `fs`; the package database is asked
+    /// through `host` (with `manager`, when the distribution is known).
+    pub fn read(
+        fs: &dyn SystemFs,
+        host: &dyn Host,
+        manager: Option<PackageManager>,
+        root: Option<&str>,
+    ) -> Found {
+        let ours = OurModule::this_release();
+        let loaded = SecurityState::inspect(fs, host, false, None, &ours).toa_module;
+        let holders = sorted_dir(fs, &format!("{TOA_SYSFS}/holders"));
+        let refcnt = fs
+            .read_to_string(&format!("{TOA_SYSFS}/refcnt"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok());
+        let dkms_versions = sorted_dir(fs, DKMS_TREE)
+            .into_iter()
+            .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+            .collect();
+        let source_dirs = sorted_dir(fs, "/usr/src")
+            .into_iter()
+            .filter(|name| name.starts_with(&format!("{MODULE}-")))
+            .map(|name| format!("/usr/src/{name}"))
+            .filter(|dir| {
+                fs.read_to_string(&format!("{dir}/dkms.conf"))
+                    .is_ok_and(|t| is_toa_dkms_conf(&t))
+            })
+            .collect();
+        let prebuilt = sorted_dir(fs, "/lib/modules")
+            .into_iter()
+            .filter(|release| fs.exists(&crate::plan::prebuilt_path(release)))
+            .collect();
+        let state: Option<StateFile> = fs
+            .read(STATE_FILE)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let packages_still_installed = match (&state, manager) {
+            (Some(s), Some(m)) if !s.packages_installed.is_empty() => {
+                installed_packages(host, m, &s.packages_installed, root)
+            }
+            _ => BTreeSet::new(),
+        };
+        Found {
+            loaded: Some(loaded),
+            holders,
+            refcnt,
+            autoload_conf: fs.exists(AUTOLOAD_CONF),
+            modprobe_conf: fs.exists(MODPROBE_CONF),
+            dkms_versions,
+            source_dirs,
+            prebuilt,
+            state,
+            state_dir: fs.exists(STATE_DIR),
+            packages_still_installed,
+        }
+    }
+
+    /// Whether the loaded `toa` is one toa-install put there: this
+    /// version, or a version DKMS or the state file knows.
+    fn loaded_is_ours(&self) -> bool {
+        match &self.loaded {
+            Some(LoadedToa::Ours { .. }) => true,
+            Some(LoadedToa::Foreign {
+                version: Some(v), ..
+            }) => {
+                self.dkms_versions.contains(v)
+                    || self.state.as_ref().is_some_and(|s| &s.version == v)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// What `uninstall` was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options {
+    /// `--purge-deps`: remove the packages toa-install installed.
+    pub purge_deps: bool,
+}
+
+/// One thing `uninstall` does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum Step {
+    /// Unload the module (`modprobe -r`, else `rmmod`).
+    Unload {
+        /// The command.
+        cmd: Cmd,
+        /// What holds the module, for the message when it is in use.
+        holders: Vec<String>,
+    },
+    /// Remove one file.
+    RemoveFile {
+        /// The path.
+        path: String,
+        /// What it was.
+        purpose: String,
+    },
+    /// Remove a directory with its content.
+    RemoveTree {
+        /// The path.
+        path: String,
+        /// What it was.
+        purpose: String,
+    },
+    /// `dkms remove ... --all`: the registration, builds and the modules
+    /// DKMS installed.
+    DkmsRemove {
+        /// The version.
+        version: String,
+        /// The command.
+        cmd: Cmd,
+    },
+    /// Rebuild a kernel's module index.
+    Depmod {
+        /// The command.
+        cmd: Cmd,
+    },
+    /// Remove packages toa-install installed (`--purge-deps`).
+    RemovePackages {
+        /// Exactly these.
+        packages: Vec<String>,
+        /// The command.
+        cmd: Cmd,
+    },
+}
+
+impl Step {
+    /// One line saying what the step does.
+    pub fn summary(&self) -> String {
+        match self {
+            Step::Unload { cmd, .. } => format!("unload the module: {cmd}"),
+            Step::RemoveFile { path, purpose } => format!("remove {purpose}: {path}"),
+            Step::RemoveTree { path, purpose } => format!("remove {purpose}: {path}"),
+            Step::DkmsRemove { version, cmd } => {
+                format!("remove toa {version} from DKMS (all kernels): {cmd}")
+            }
+            Step::Depmod { cmd } => format!("update the module index: {cmd}"),
+            Step::RemovePackages { cmd, .. } => {
+                format!("remove the packages toa-install installed: {cmd}")
+            }
+        }
+    }
+}
+
+/// The uninstall plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// The steps, in order; empty when nothing of toa is left.
+    pub steps: Vec<Step>,
+    /// What is left alone, and why.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// The plan as `--dry-run` prints it.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if self.steps.is_empty() {
+            out.push_str("nothing of toa is installed: nothing to do.\n");
+            return out;
+        }
+        out.push_str("Plan to uninstall toa:\n");
+        for (i, step) in self.steps.iter().enumerate() {
+            let _ = writeln!(out, "{:>3}. {}", i + 1, step.summary());
+        }
+        out
+    }
+}
+
+/// The command that removes packages.
+fn remove_packages_cmd(manager: PackageManager, packages: &[String]) -> Cmd {
+    match manager {
+        PackageManager::Apt => Cmd::new("apt-get", &["purge", "-y"], PACKAGE_TIMEOUT)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        PackageManager::Yum | PackageManager::Dnf => {
+            Cmd::new(manager.command(), &["remove", "-y"], PACKAGE_TIMEOUT)
+        }
+        PackageManager::Zypper => {
+            Cmd::new("zypper", &["--non-interactive", "remove"], PACKAGE_TIMEOUT)
+        }
+    }
+    .args(packages.iter().cloned())
+}
+
+/// Computes the plan: a pure function of what was found.
+pub fn plan(found: &Found, options: Options, manager: Option<PackageManager>) -> Plan {
+    let mut steps = Vec::new();
+    let mut warnings = Vec::new();
+    if found.loaded_is_ours() {
+        steps.push(Step::Unload {
+            cmd: Cmd::new("modprobe", &["-r", MODULE], UNLOAD_TIMEOUT),
+            holders: found.holders.clone(),
+        });
+    } else if let Some(LoadedToa::Foreign { version, .. }) = &found.loaded {
+        warnings.push(format!(
+            "a toa module toa-install did not install is loaded (version {}): it is left \
+             loaded. Next step: `modinfo toa` shows where it comes from; `rmmod toa` unloads it",
+            version.as_deref().unwrap_or("none")
+        ));
+    }
+    if found.autoload_conf {
+        steps.push(Step::RemoveFile {
+            path: AUTOLOAD_CONF.to_owned(),
+            purpose: "loading at boot".to_owned(),
+        });
+    }
+    if found.modprobe_conf {
+        steps.push(Step::RemoveFile {
+            path: MODPROBE_CONF.to_owned(),
+            purpose: "the module options (trusted list)".to_owned(),
+        });
+    }
+    for version in &found.dkms_versions {
+        steps.push(Step::DkmsRemove {
+            version: version.clone(),
+            cmd: Cmd::new(
+                "dkms",
+                &["remove", &format!("{MODULE}/{version}"), "--all"],
+                DKMS_REMOVE_TIMEOUT,
+            ),
+        });
+    }
+    for dir in &found.source_dirs {
+        steps.push(Step::RemoveTree {
+            path: dir.clone(),
+            purpose: "the module source".to_owned(),
+        });
+    }
+    for release in &found.prebuilt {
+        steps.push(Step::RemoveFile {
+            path: crate::plan::prebuilt_path(release),
+            purpose: format!("the prebuilt module for {release}"),
+        });
+        steps.push(Step::Depmod {
+            cmd: Cmd::new("depmod", &["-a", release], DEPMOD_TIMEOUT),
+        });
+    }
+    let recorded: Vec<String> = found
+        .state
+        .as_ref()
+        .map(|s| s.packages_installed.clone())
+        .unwrap_or_default();
+    let still: Vec<String> = recorded
+        .iter()
+        .filter(|p| found.packages_still_installed.contains(*p))
+        .cloned()
+        .collect();
+    if options.purge_deps {
+        match (still.is_empty(), manager) {
+            (true, _) if found.state.is_none() => warnings.push(format!(
+                "--purge-deps: {STATE_FILE} does not exist, so no package is known to be \
+                 installed by toa-install; none is removed"
+            )),
+            (true, _) => {}
+            (false, Some(manager)) => steps.push(Step::RemovePackages {
+                cmd: remove_packages_cmd(manager, &still),
+                packages: still.clone(),
+            }),
+            (false, None) => warnings.push(format!(
+                "--purge-deps: the distribution is not recognised, so its package manager is \
+                 unknown; remove these packages by hand: {}",
+                still.join(" ")
+            )),
+        }
+    } else if !still.is_empty() {
+        warnings.push(format!(
+            "kept the packages toa-install installed: {}. Once uninstalled, toa-install no \
+             longer keeps a record of them: remove them with the package manager if nothing \
+             else needs them (`toa-install uninstall --purge-deps` removes them as part of the \
+             uninstall)",
+            still.join(" ")
+        ));
+    }
+    if found.state_dir {
+        steps.push(Step::RemoveTree {
+            path: STATE_DIR.to_owned(),
+            purpose: "toa-install's state".to_owned(),
+        });
+    }
+    Plan { steps, warnings }
+}
+
+/// What a finished uninstall did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// Whether anything changed.
+    pub changed: bool,
+    /// The steps carried out.
+    pub steps: Vec<String>,
+    /// Packages removed (`--purge-deps`).
+    pub packages_removed: Vec<String>,
+}
+
+fn tail(out: &Output, n: usize) -> String {
+    let text = format!("{}{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+fn parent(path: &str) -> Option<&str> {
+    path.rsplit_once('/')
+        .map(|(d, _)| d)
+        .filter(|d| !d.is_empty())
+}
+
+/// Who holds the module and what to do about it.
+fn unload_next_step(in_use: bool, holders: &[String]) -> String {
+    match (in_use, holders.is_empty()) {
+        (true, false) => format!(
+            "It is in use by the module(s) {list}. Next step: unload them first \
+             (`modprobe -r {first}`), then run toa-install uninstall again.",
+            list = holders.join(", "),
+            first = holders[0]
+        ),
+        (true, true) => "It is in use: something holds a reference to it (`lsmod | grep toa` \
+                         shows the count). Next step: stop what uses it, then run toa-install \
+                         uninstall again."
+            .to_owned(),
+        (false, _) => "Next step: see `dmesg | tail` for the kernel's reason, then run \
+                       toa-install uninstall again."
+            .to_owned(),
+    }
+}
+
+/// Carries the plan out, stopping at the first failure (a new run picks up
+/// where this one stopped: it plans only what is still there).
+pub fn execute(
+    plan: &Plan,
+    fx: &mut dyn Effects,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Outcome, ExecError> {
+    let mut done = Vec::new();
+    let mut packages_removed = Vec::new();
+    let run = |fx: &mut dyn Effects, cmd: &Cmd, failure: Exit| {
+        fx.run(cmd)
+            .map_err(|e| ExecError::new(failure, format!("{e}")))
+    };
+    let file_error = |path: &str, e: io::Error| {
+        ExecError::new(
+            Exit::Usage,
+            format!("cannot remove {path}: {e}. Next step: run toa-install uninstall as root"),
+        )
+    };
+    for (i, step) in plan.steps.iter().enumerate() {
+        progress(&format!(
+            "[{}/{}] {}",
+            i + 1,
+            plan.steps.len(),
+            step.summary()
+        ));
+        match step {
+            Step::Unload { cmd, holders } => {
+                let out = run(fx, cmd, Exit::LoadFailed)?;
+                if !out.success {
+                    let said = out.stderr.trim().to_owned();
+                    let in_use = said.contains("in use") || said.contains("Resource temporarily");
+                    let retry = (!in_use)
+                        .then(|| {
+                            run(
+                                fx,
+                                &Cmd::new("rmmod", &[MODULE], UNLOAD_TIMEOUT),
+                                Exit::LoadFailed,
+                            )
+                        })
+                        .transpose()?;
+                    if !retry.as_ref().is_some_and(|o| o.success) {
+                        let rmmod = retry
+                            .map(|o| format!("; `rmmod toa` said: {}", o.stderr.trim()))
+                            .unwrap_or_default();
+                        return Err(ExecError::new(
+                            Exit::LoadFailed,
+                            format!(
+                                "cannot unload toa: `{}` said: {said}{rmmod}. {} Nothing was removed",
+                                cmd.line(),
+                                unload_next_step(in_use, holders)
+                            ),
+                        ));
+                    }
+                }
+            }
+            Step::RemoveFile { path, .. } => {
+                ignore_missing(fx.remove(path)).map_err(|e| file_error(path, e))?;
+                // The directory toa-install made for a prebuilt module goes
+                // with it when nothing else is in it.
+                if path.ends_with("/extra/toa.ko") {
+                    if let Some(dir) = parent(path) {
+                        let _ = fx.remove_dir(dir);
+                    }
+                }
+            }
+            Step::RemoveTree { path, .. } => {
+                ignore_missing(fx.remove_tree(path)).map_err(|e| file_error(path, e))?;
+            }
+            Step::DkmsRemove { cmd, .. } => {
+                let out = run(fx, cmd, Exit::BuildFailed)?;
+                let gone = format!("{}{}", out.stdout, out.stderr).contains("There is no instance");
+                if !out.success && !gone {
+                    return Err(ExecError::new(
+                        Exit::BuildFailed,
+                        format!(
+                            "`{}` failed:\n{}\nNext step: see `dkms status toa`",
+                            cmd.line(),
+                            tail(&out, 20)
+                        ),
+                    ));
+                }
+                // DKMS leaves its per-module directory behind when empty.
+                let _ = fx.remove_dir(DKMS_TREE);
+            }
+            Step::Depmod { cmd } => {
+                let out = run(fx, cmd, Exit::LoadFailed)?;
+                if !out.success {
+                    return Err(ExecError::new(
+                        Exit::LoadFailed,
+                        format!("`{}` failed:\n{}", cmd.line(), tail(&out, 20)),
+                    ));
+                }
+            }
+            Step::RemovePackages { packages, cmd } => {
+                let out = run(fx, cmd, Exit::HeadersUnavailable)?;
+                if !out.success {
+                    return Err(ExecError::new(
+                        Exit::HeadersUnavailable,
+                        format!(
+                            "removing packages failed: `{}`\n{}\nNext step: fix the package \
+                             manager's problem above, then run toa-install uninstall --purge-deps again",
+                            cmd.line(),
+                            tail(&out, 20)
+                        ),
+                    ));
+                }
+                packages_removed.extend(packages.iter().cloned());
+            }
+        }
+        done.push(step.summary());
+    }
+    Ok(Outcome {
+        changed: !done.is_empty(),
+        steps: done,
+        packages_removed,
+    })
+}
+
+/// What `uninstall` was asked for, already parsed.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// `--purge-deps`.
+    pub purge_deps: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--root` (with `--dry-run` only).
+    pub root: Option<PathBuf>,
+}
+
+/// How an uninstall run ended, ready to print.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Document {
+    /// Whether anything changed.
+    pub changed: bool,
+    /// The steps carried out (with `--dry-run`: the steps that would be).
+    pub steps: Vec<String>,
+    /// Packages removed.
+    pub packages_removed: Vec<String>,
+    /// Things worth knowing.
+    pub warnings: Vec<String>,
+    /// Why the run failed.
+    pub error: Option<ErrorDoc>,
+    /// `--dry-run`: the whole plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+}
+
+impl Document {
+    fn failed(exit: Exit, message: String, warnings: Vec<String>) -> Document {
+        Document {
+            changed: false,
+            steps: Vec::new(),
+            packages_removed: Vec::new(),
+            warnings,
+            error: Some(ErrorDoc {
+                category: exit,
+                exit_code: exit.code(),
+                message,
+                undo_problems: Vec::new(),
+            }),
+            plan: None,
+        }
+    }
+
+    /// The exit status.
+    pub fn exit(&self) -> Exit {
+        self.error.as_ref().map_or(Exit::Ok, |e| e.category)
+    }
+}
+
+/// Runs `uninstall`; `progress` receives one line per step.
+pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) -> Document {
+    if req.root.is_some() && !req.dry_run {
+        return Document::failed(
+            Exit::Usage,
+            "--root only works with --dry-run for uninstall: removing changes the running system \
+             only. Next step: add --dry-run to see the plan for that image"
+                .to_owned(),
+            Vec::new(),
+        );
+    }
+    if !req.dry_run {
+        if let Err(e) = require_root(euid_is_root) {
+            return Document::failed(e.category, e.message, Vec::new());
+        }
+    }
+    let fs = match &req.root {
+        None => RootFs::host(),
+        Some(dir) => match RootFs::at(dir) {
+            Ok(fs) => fs,
+            Err(e) => {
+                return Document::failed(
+                    Exit::Usage,
+                    format!(
+                        "--root {}: {e}. Next step: pass the directory where the system image is mounted",
+                        dir.display()
+                    ),
+                    Vec::new(),
+                )
+            }
+        },
+    };
+    let manager = distro::identify(&fs)
+        .and_then(distro::classify)
+        .ok()
+        .map(|d| d.row.package_manager);
+    let root_text = req.root.as_ref().map(|r| r.display().to_string());
+    let found = Found::read(&fs, &RealHost, manager, root_text.as_deref());
+    let plan = plan(
+        &found,
+        Options {
+            purge_deps: req.purge_deps,
+        },
+        manager,
+    );
+    if req.dry_run {
+        return Document {
+            changed: false,
+            steps: plan.steps.iter().map(Step::summary).collect(),
+            packages_removed: Vec::new(),
+            warnings: plan.warnings.clone(),
+            error: None,
+            plan: Some(plan),
+        };
+    }
+    let _lock = match RunLock::acquire(Path::new(crate::executor::LOCK_FILE)) {
+        Ok(l) => l,
+        Err(e) => return Document::failed(e.category, e.message, plan.warnings),
+    };
+    let mut fx = crate::executor::HostEffects::host();
+    match execute(&plan, &mut fx, progress) {
+        Ok(outcome) => Document {
+            changed: outcome.changed,
+            steps: outcome.steps,
+            packages_removed: outcome.packages_removed,
+            warnings: plan.warnings,
+            error: None,
+            plan: None,
+        },
+        Err(e) => Document::failed(e.category(), e.message, plan.warnings),
+    }
+}
+
+#[cfg(test)]
+mod tests;
