@@ -146,7 +146,9 @@ pub enum Command {
     /// its source under /usr/src, any prebuilt toa.ko under
     /// /lib/modules/*/extra (then depmod), and toa-install's state in
     /// /var/lib/toa-install. Packages toa-install installed are kept unless
-    /// --purge-deps. Running it again finds nothing to do and exits 0.
+    /// --purge-deps; a source tree and DKMS registration that belong to a
+    /// package (toa-dkms) are left to it, with the command that removes
+    /// them. Running it again finds nothing to do and exits 0.
     /// Needs root, except with --dry-run.
     ///
     /// Exits 9 when the module cannot be unloaded (then nothing is

@@ -50,6 +50,9 @@ pub struct Found {
     pub dkms_versions: Vec<String>,
     /// toa source trees under `/usr/src` (their `dkms.conf` names toa).
     pub source_dirs: Vec<String>,
+    /// Source trees that belong to a package (`toa-dkms`), with its name:
+    /// those and their DKMS registration are the package's to remove.
+    pub packaged: Vec<(String, String)>,
     /// Kernel releases with a prebuilt `/lib/modules/<release>/extra/toa.ko`.
     pub prebuilt: Vec<String>,
     /// The state file, when readable.
@@ -74,6 +77,57 @@ fn is_toa_dkms_conf(text: &str) -> bool {
     })
 }
 
+/// The package that owns `path`, asked of the package database (inside
+/// the image with `--root`).
+fn package_owning(
+    host: &dyn Host,
+    manager: PackageManager,
+    path: &str,
+    root: Option<&str>,
+) -> Option<String> {
+    let (program, mut args): (&str, Vec<String>) = match manager {
+        PackageManager::Apt => ("dpkg-query", Vec::new()),
+        PackageManager::Yum | PackageManager::Dnf | PackageManager::Zypper => ("rpm", Vec::new()),
+    };
+    match (manager, root) {
+        (PackageManager::Apt, Some(root)) => args.push(format!("--admindir={root}/var/lib/dpkg")),
+        (PackageManager::Apt, None) => {}
+        (_, Some(root)) => {
+            if !Path::new(root).join("var/lib/rpm").is_dir() {
+                return None;
+            }
+            args.extend(["--root", root, "--dbpath", "/var/lib/rpm"].map(str::to_owned));
+        }
+        (_, None) => {}
+    }
+    let (flag, format) = match manager {
+        PackageManager::Apt => ("-S", None),
+        _ => ("-qf", Some("--queryformat=%{NAME}\\n")),
+    };
+    args.push(flag.to_owned());
+    args.extend(format.map(str::to_owned));
+    args.push(path.to_owned());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = host.run(program, &argv)?;
+    if !out.success {
+        return None;
+    }
+    parse_owner(manager, &out.stdout)
+}
+
+/// `dpkg-query -S PATH` says `pkg: PATH` (or `pkg1, pkg2: PATH`); `rpm -qf
+/// --queryformat '%{NAME}\n' PATH` says the name.
+pub fn parse_owner(manager: PackageManager, stdout: &str) -> Option<String> {
+    let line = stdout.lines().next()?.trim();
+    let name = match manager {
+        PackageManager::Apt => line.split_once(": ")?.0.split(',').next()?.trim(),
+        _ if line.contains("not owned") => return None,
+        _ => line,
+    };
+    let name = name.split(':').next()?.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
 impl Found {
     /// Looks at the system through `fs`; the package database is asked
     /// through `host` (with `manager`, when the distribution is known).
@@ -94,7 +148,7 @@ impl Found {
             .into_iter()
             .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
             .collect();
-        let source_dirs = sorted_dir(fs, "/usr/src")
+        let source_dirs: Vec<String> = sorted_dir(fs, "/usr/src")
             .into_iter()
             .filter(|name| name.starts_with(&format!("{MODULE}-")))
             .map(|name| format!("/usr/src/{name}"))
@@ -103,6 +157,16 @@ impl Found {
                     .is_ok_and(|t| is_toa_dkms_conf(&t))
             })
             .collect();
+        let packaged = match manager {
+            Some(m) => source_dirs
+                .iter()
+                .filter_map(|dir: &String| {
+                    package_owning(host, m, &format!("{dir}/dkms.conf"), root)
+                        .map(|p| (dir.clone(), p))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let prebuilt = sorted_dir(fs, "/lib/modules")
             .into_iter()
             .filter(|release| fs.exists(&crate::plan::prebuilt_path(release)))
@@ -125,6 +189,7 @@ impl Found {
             modprobe_conf: fs.exists(MODPROBE_CONF),
             dkms_versions,
             source_dirs,
+            packaged,
             prebuilt,
             state,
             state_dir: fs.exists(STATE_DIR),
@@ -288,7 +353,24 @@ pub fn plan(found: &Found, options: Options, manager: Option<PackageManager>) ->
             purpose: "the module options (trusted list)".to_owned(),
         });
     }
-    for version in &found.dkms_versions {
+    let packaged_version = |version: &str| {
+        found
+            .packaged
+            .iter()
+            .any(|(dir, _)| dir == &format!("/usr/src/{MODULE}-{version}"))
+    };
+    for (dir, package) in &found.packaged {
+        let remove = match manager {
+            Some(PackageManager::Apt) => format!("apt-get purge {package}"),
+            Some(PackageManager::Yum | PackageManager::Dnf) | None => format!("rpm -e {package}"),
+            Some(PackageManager::Zypper) => format!("zypper remove {package}"),
+        };
+        warnings.push(format!(
+            "{dir} and its DKMS registration belong to the package {package}: left to it. \
+             Next step: `{remove}` removes them"
+        ));
+    }
+    for version in found.dkms_versions.iter().filter(|v| !packaged_version(v)) {
         steps.push(Step::DkmsRemove {
             version: version.clone(),
             cmd: Cmd::new(
@@ -298,7 +380,11 @@ pub fn plan(found: &Found, options: Options, manager: Option<PackageManager>) ->
             ),
         });
     }
-    for dir in &found.source_dirs {
+    for dir in found
+        .source_dirs
+        .iter()
+        .filter(|d| !found.packaged.iter().any(|(p, _)| p == *d))
+    {
         steps.push(Step::RemoveTree {
             path: dir.clone(),
             purpose: "the module source".to_owned(),

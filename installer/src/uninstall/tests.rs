@@ -48,6 +48,7 @@ fn everything() -> Found {
         modprobe_conf: true,
         dkms_versions: vec![crate::bundle::VERSION.to_owned()],
         source_dirs: vec![format!("/usr/src/toa-{}", crate::bundle::VERSION)],
+        packaged: Vec::new(),
         prebuilt: vec![RELEASE.to_owned()],
         state: Some(state_file(&PACKAGES)),
         state_dir: true,
@@ -380,4 +381,67 @@ fn not_root_is_exit_3() {
         &mut |_| {},
     );
     assert_eq!(doc.exit(), Exit::Usage);
+}
+
+#[test]
+fn owners_are_parsed() {
+    assert_eq!(
+        parse_owner(
+            PackageManager::Apt,
+            "toa-dkms: /usr/src/toa-0.1.0/dkms.conf\n"
+        )
+        .as_deref(),
+        Some("toa-dkms")
+    );
+    assert_eq!(
+        parse_owner(PackageManager::Apt, "toa-dkms:amd64, other: /x\n").as_deref(),
+        Some("toa-dkms")
+    );
+    assert_eq!(
+        parse_owner(PackageManager::Dnf, "toa-dkms\n").as_deref(),
+        Some("toa-dkms")
+    );
+    assert_eq!(
+        parse_owner(
+            PackageManager::Yum,
+            "file /usr/src/toa-0.1.0/dkms.conf is not owned by any package\n"
+        ),
+        None
+    );
+    assert_eq!(parse_owner(PackageManager::Apt, ""), None);
+}
+
+#[test]
+fn a_packaged_install_is_left_to_its_package() {
+    let root = installed_root();
+    let r = root.path();
+    let v = crate::bundle::VERSION;
+    let fs = RootFs::at(r).unwrap();
+    let host = FakeHost::new(RELEASE, "#1", "x86_64").with_command(
+        &format!("dpkg-query -S /usr/src/toa-{v}/dkms.conf"),
+        true,
+        &format!("toa-dkms: /usr/src/toa-{v}/dkms.conf\n"),
+    );
+    let found = Found::read(&fs, &host, Some(PackageManager::Apt), None);
+    assert_eq!(
+        found.packaged,
+        [(format!("/usr/src/toa-{v}"), "toa-dkms".to_owned())]
+    );
+    let p = plan(&found, Options::default(), Some(PackageManager::Apt));
+    assert!(
+        !p.steps.iter().any(|s| matches!(s, Step::DkmsRemove { .. })
+            || matches!(s, Step::RemoveTree { path, .. } if path.starts_with("/usr/src"))),
+        "{p:?}"
+    );
+    // Its own files toa-install still removes.
+    assert!(p.steps.iter().any(
+        |s| matches!(s, Step::RemoveFile { path, .. } if path == "/etc/modules-load.d/toa.conf")
+    ));
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("toa-dkms") && w.contains("apt-get purge toa-dkms")),
+        "{:?}",
+        p.warnings
+    );
 }

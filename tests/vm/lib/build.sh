@@ -1,0 +1,78 @@
+# shellcheck shell=bash
+# tests/vm/lib/build.sh - what goes into the guest besides its system: the statically linked
+# toa-install (it runs on any glibc), and a prebuilt mirror for the guest's kernel made by
+# `toa-install mirror build` against the guest's own headers, in a chroot of the guest tree (native
+# speed, the guest's gcc).
+
+# sets VM_INSTALLER to a static toa-install built from this checkout
+vm_build_installer() {
+	local target=$VM_CACHE/target t
+	t=$(now)
+	log "build: static toa-install (cargo --release, target dir $target)"
+	mkdir -p "$VM_CACHE/logs"
+	(cd "$VM_TOP" && RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --locked \
+		--target x86_64-unknown-linux-gnu -p toa-install --target-dir "$target") \
+		>"$VM_CACHE/logs/cargo.log" 2>&1 ||
+		{ tail -n 30 "$VM_CACHE/logs/cargo.log" >&2; die "cargo build failed (log: $VM_CACHE/logs/cargo.log)"; }
+	VM_INSTALLER=$target/x86_64-unknown-linux-gnu/release/toa-install
+	# static-pie: no interpreter, so it runs in the guest whatever its libc
+	if readelf -l "$VM_INSTALLER" | grep -q 'Requesting program interpreter'; then
+		die "$VM_INSTALLER is dynamically linked"
+	fi
+	log "build: toa-install ready in $(since "$t") s"
+}
+
+# build a mirror for the guest kernel into $1 with `toa-install mirror build`, in a chroot of
+# $VM_ROOT; the tree gets nothing of it (the work happens in a scratch directory removed after)
+vm_build_mirror() {
+	local out=$1 scratch=$VM_ROOT/var/tmp/toa-vm-mirror t rc=0
+	t=$(now)
+	log "mirror: toa-install mirror build --kernel-tree /lib/modules/$VM_RELEASE/build (chroot of the guest tree)"
+	rm -rf "$scratch" "$out"
+	mkdir -p "$scratch"
+	install -m 0755 "$VM_INSTALLER" "$scratch/toa-install"
+	chroot "$VM_ROOT" /var/tmp/toa-vm-mirror/toa-install mirror build \
+		--kernel-tree "/lib/modules/$VM_RELEASE/build" --out /var/tmp/toa-vm-mirror/out \
+		--distro debian-12 >"$VM_CACHE/logs/mirror-build.log" 2>&1 || rc=$?
+	if [ "$rc" = 0 ]; then
+		mv "$scratch/out" "$out"
+	fi
+	rm -rf "$scratch"
+	[ "$rc" = 0 ] || { tail -n 30 "$VM_CACHE/logs/mirror-build.log" >&2; die "mirror build failed (log: $VM_CACHE/logs/mirror-build.log)"; }
+	log "mirror: $(find "$out" -name '*.tar.gz' | wc -l) archive(s) for $VM_RELEASE in $(since "$t") s"
+}
+
+# vm_prepare WORK: everything a run needs, in WORK: the installer, the cached image (made when
+# missing), a mirror for the guest kernel (WORK/mirror), a fresh disk (WORK/disk.img) and the
+# share (WORK/share)
+vm_prepare() {
+	local work=$1 t
+	vm_build_installer
+	vm_image
+	rm -rf "$work"
+	mkdir -p "$work"
+	vm_build_mirror "$work/mirror"
+	t=$(now)
+	cp --sparse=always "$VM_IMAGE" "$work/disk.img"
+	log "disk: fresh copy of $VM_IMAGE in $(since "$t") s; kernel $VM_RELEASE ($(basename "$VM_KERNEL"))"
+	vm_share_init "$work/share" "$work/mirror"
+	vm_signing_key "$work/share/dkms-key"
+}
+
+# vm_signing_key DIR: DIR/mok.key and DIR/mok.pub, a module signing key pair the guest kernel does
+# not trust, as DKMS makes one on its first build where openssl is installed (the guest has no
+# openssl); made once and cached
+vm_signing_key() {
+	local cache=$VM_CACHE/dkms-test-key
+	if [ ! -s "$cache/mok.pub" ]; then
+		command -v openssl >/dev/null || die "openssl is missing (ci/install-deps installs it)"
+		mkdir -p "$cache.tmp"
+		openssl req -new -x509 -nodes -days 36500 -subj "/CN=toa VM test DKMS key (not enrolled)" \
+			-newkey rsa:2048 -keyout "$cache.tmp/mok.key" -outform DER -out "$cache.tmp/mok.pub" \
+			>"$VM_CACHE/logs/openssl.log" 2>&1 || die "openssl req failed (log: $VM_CACHE/logs/openssl.log)"
+		rm -rf "$cache"
+		mv "$cache.tmp" "$cache"
+	fi
+	mkdir -p "$1"
+	cp "$cache/mok.key" "$cache/mok.pub" "$1/"
+}
