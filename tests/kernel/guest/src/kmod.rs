@@ -39,24 +39,10 @@ impl Stats {
     }
 }
 
-/// Parse `/proc/net/toa_stats`: a header line, then `name : v0 v1 ...`.
+/// Parse `/proc/net/toa_stats` with toa-install's parser, then require
+/// every counter the cases read.
 pub fn parse_stats(text: &str) -> Result<Stats, String> {
-    let mut m = BTreeMap::new();
-    for line in text.lines().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let (name, vals) = line
-            .split_once(':')
-            .ok_or_else(|| format!("toa_stats line without ':': {line:?}"))?;
-        let mut sum = 0u64;
-        for v in vals.split_whitespace() {
-            sum += v
-                .parse::<u64>()
-                .map_err(|_| format!("toa_stats: bad number {v:?} in {line:?}"))?;
-        }
-        m.insert(name.trim().to_string(), sum);
-    }
+    let m = toa_install::verify::parse_stats(text)?;
     for n in STAT_NAMES {
         if !m.contains_key(n) {
             return Err(format!("toa_stats lacks counter {n}"));
