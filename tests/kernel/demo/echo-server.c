@@ -2,13 +2,14 @@
 /*
  * An ordinary TCP server with no knowledge of TOA: it listens on 0.0.0.0:8080 and prints
  * the peer address accept() returns for every connection. ci/demo runs it unmodified,
- * first without toa.ko (it sees the proxy) and then with it (it sees the real client).
+ * first without toa (it sees the proxy) and then after toa-install (it sees the real client).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
@@ -46,6 +47,18 @@ int main(int argc, char **argv)
 			port_no = ntohs(p->sin6_port);
 		}
 		printf("server: accepted connection from %s:%d\n", ip, port_no);
+		/*
+		 * Read what the client sends until it closes (5 s at most): closing
+		 * with unread data would answer it with a reset.
+		 */
+		{
+			struct timeval tv = { .tv_sec = 5 };
+			char buf[512];
+
+			setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+			while (read(c, buf, sizeof(buf)) > 0)
+				;
+		}
 		close(c);
 	}
 }

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers for tests/kernel/run and ci/demo: logging, timing, host tools, locking.
+# Shared helpers for tests/kernel/run: logging, timing, host tools, locking.
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }

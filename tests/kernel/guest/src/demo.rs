@@ -1,6 +1,6 @@
 //! `demo-client`: one connection carrying TOA, as a layer-4 proxy would
 //! send it, to an unmodified server listening on the guest's tun address.
-//! ci/demo runs it before and after loading toa.ko.
+//! ci/demo runs it in the tests/vm guest before and after `toa-install`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
