@@ -225,8 +225,10 @@ impl Tun {
     }
 
     /// Assign an IPv6 address with its prefix length. Duplicate address
-    /// detection is switched off on the device first, so that the address is
-    /// usable at once.
+    /// detection is switched off on the device first, and the call returns
+    /// once the address can be bound: even without DAD the kernel clears its
+    /// tentative flag from a workqueue, and a bind() before that fails with
+    /// EADDRNOTAVAIL.
     pub fn add_ipv6(&self, addr: Ipv6Addr, prefix: u8) -> Result<(), PeerError> {
         if prefix > 128 {
             return Err(PeerError::BadAddress(format!("{addr}/{prefix}")));
@@ -251,7 +253,8 @@ impl Tun {
                 format!("assign {addr}/{prefix} to {} (SIOCSIFADDR)", self.name),
                 e,
             )
-        })
+        })?;
+        wait_bindable(addr, &self.name)
     }
 
     /// Read one packet if one is waiting (`Ok(None)` otherwise).
@@ -330,6 +333,29 @@ const _: () = assert!(mem::size_of::<IfReqFlags>() == 40);
 const _: () = assert!(mem::size_of::<IfReqAddr>() == 40);
 const _: () = assert!(mem::size_of::<IfReqIndex>() == 40);
 const _: () = assert!(mem::size_of::<In6IfReq>() == 24);
+
+/// Waits (3 s at most) until `addr` can be bound, i.e. is no longer
+/// tentative.
+fn wait_bindable(addr: Ipv6Addr, dev: &str) -> Result<(), PeerError> {
+    let start = std::time::Instant::now();
+    loop {
+        match std::net::UdpSocket::bind((addr, 0)) {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.raw_os_error() == Some(libc::EADDRNOTAVAIL)
+                    && start.elapsed() < std::time::Duration::from_secs(3) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => {
+                return Err(PeerError::from_io(
+                    format!("{addr} on {dev} did not become usable"),
+                    e,
+                ))
+            }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
