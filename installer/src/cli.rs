@@ -2,8 +2,11 @@
 
 use crate::detect::{self, Target, Verbosity};
 use crate::exit::{Categorized, Exit};
+use crate::install::ErrorDoc;
+use crate::plan::Plan;
+use crate::progress::{Display, Reporter};
 use crate::security::OurModule;
-use crate::sysroot::{RealHost, RootFs};
+use crate::sysroot::{open_root, RealHost, RootFs};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -86,7 +89,9 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// Say more: where each fact was read from.
+    /// Say more: where each fact was read from (detect); each command run,
+    /// how long it took and the end of its output when it failed (install,
+    /// uninstall).
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 
@@ -206,6 +211,18 @@ pub enum MirrorCommand {
 }
 
 impl GlobalArgs {
+    /// Where `install` and `uninstall` show their progress: nothing with
+    /// `--json`, `--quiet` or `--dry-run` (the plan is the output).
+    fn reporter(&self, dry_run: bool) -> Reporter<std::io::Stderr> {
+        let silent = self.json || dry_run;
+        let verbosity = if silent {
+            Verbosity::Quiet
+        } else {
+            self.verbosity()
+        };
+        Reporter::stderr(Display::for_stderr(silent || self.quiet), verbosity)
+    }
+
     fn verbosity(&self) -> Verbosity {
         if self.quiet {
             Verbosity::Quiet
@@ -252,42 +269,22 @@ fn run_install(args: &GlobalArgs, install: &InstallArgs) -> Exit {
         kernel_release: args.kernel_release.clone(),
         quiet: args.quiet || args.json,
     };
-    let mut progress = crate::install::line_printer(args.quiet || args.json || install.dry_run);
+    let mut progress = args.reporter(install.dry_run);
     let doc = crate::install::run(&request, euid_is_root(), &mut progress);
-    let exit = doc.exit();
-    if args.json {
-        let mut stdout = std::io::stdout().lock();
-        let _ = serde_json::to_writer_pretty(&mut stdout, &doc);
-        let _ = writeln!(stdout);
-        return exit;
-    }
-    if let Some(plan) = &doc.plan {
-        print!("{}", plan.render());
-        if !args.quiet {
-            eprintln!("(dry run: nothing was changed)");
-        }
-    } else if exit == Exit::Ok && !args.quiet {
-        if doc.changed {
-            println!("toa is installed, loaded, verified and set to load at boot.");
-        } else {
-            println!("toa is already installed and loaded: nothing changed.");
-        }
-    }
-    for warning in &doc.warnings {
-        if !args.quiet {
-            eprintln!("warning: {warning}");
-        }
-    }
-    if !doc.packages_installed.is_empty() && !args.quiet {
-        eprintln!("packages installed: {}", doc.packages_installed.join(" "));
-    }
-    if let Some(error) = &doc.error {
-        eprintln!("error: {}", error.message);
-        for problem in &error.undo_problems {
-            eprintln!("error: not undone: {problem}");
-        }
-    }
-    exit
+    drop(progress);
+    let done = if doc.changed {
+        "toa is installed, loaded, verified and set to load at boot."
+    } else {
+        "toa is already installed and loaded: nothing changed."
+    };
+    let ending = Ending {
+        plan: doc.plan.as_ref().map(Plan::render),
+        done,
+        warnings: &doc.warnings,
+        packages: ("packages installed", &doc.packages_installed),
+        error: doc.error.as_ref(),
+    };
+    print_ending(args, &doc, doc.exit(), ending)
 }
 
 fn run_uninstall(args: &GlobalArgs, uninstall: &UninstallArgs) -> Exit {
@@ -304,54 +301,82 @@ fn run_uninstall(args: &GlobalArgs, uninstall: &UninstallArgs) -> Exit {
         dry_run: uninstall.dry_run,
         root: args.root.clone(),
     };
-    let mut progress = crate::install::line_printer(args.quiet || args.json || uninstall.dry_run);
+    let mut progress = args.reporter(uninstall.dry_run);
     let doc = crate::uninstall::run(&request, euid_is_root(), &mut progress);
-    let exit = doc.exit();
+    drop(progress);
+    let done = if doc.changed {
+        "toa is uninstalled."
+    } else {
+        "nothing of toa is installed: nothing changed."
+    };
+    let ending = Ending {
+        plan: doc.plan.as_ref().map(crate::uninstall::Plan::render),
+        done,
+        warnings: &doc.warnings,
+        packages: ("packages removed", &doc.packages_removed),
+        error: doc.error.as_ref(),
+    };
+    print_ending(args, &doc, doc.exit(), ending)
+}
+
+/// What an `install` or `uninstall` run prints when it ends.
+struct Ending<'a> {
+    /// The `--dry-run` plan.
+    plan: Option<String>,
+    /// Said on success (unless `--quiet`).
+    done: &'a str,
+    warnings: &'a [String],
+    /// What the run did with packages, and which.
+    packages: (&'a str, &'a [String]),
+    error: Option<&'a ErrorDoc>,
+}
+
+/// Prints how a run ended: the JSON document `doc` with `--json`;
+/// otherwise the plan or the success line on standard output, then the
+/// warnings and packages (unless `--quiet`) and the error on standard
+/// error.
+fn print_ending<D: serde::Serialize>(
+    args: &GlobalArgs,
+    doc: &D,
+    exit: Exit,
+    end: Ending<'_>,
+) -> Exit {
     if args.json {
         let mut stdout = std::io::stdout().lock();
-        let _ = serde_json::to_writer_pretty(&mut stdout, &doc);
+        let _ = serde_json::to_writer_pretty(&mut stdout, doc);
         let _ = writeln!(stdout);
         return exit;
     }
-    if let Some(plan) = &doc.plan {
-        print!("{}", plan.render());
+    if let Some(plan) = end.plan {
+        print!("{plan}");
         if !args.quiet {
             eprintln!("(dry run: nothing was changed)");
         }
     } else if exit == Exit::Ok && !args.quiet {
-        if doc.changed {
-            println!("toa is uninstalled.");
-        } else {
-            println!("nothing of toa is installed: nothing changed.");
-        }
+        println!("{}", end.done);
     }
     if !args.quiet {
-        for warning in &doc.warnings {
+        for warning in end.warnings {
             eprintln!("warning: {warning}");
         }
-        if !doc.packages_removed.is_empty() {
-            eprintln!("packages removed: {}", doc.packages_removed.join(" "));
+        let (what, packages) = end.packages;
+        if !packages.is_empty() {
+            eprintln!("{what}: {}", packages.join(" "));
         }
     }
-    if let Some(error) = &doc.error {
+    if let Some(error) = end.error {
         eprintln!("error: {}", error.message);
+        for problem in &error.undo_problems {
+            eprintln!("error: not undone: {problem}");
+        }
     }
     exit
 }
 
 fn run_detect(args: &GlobalArgs) -> Exit {
-    let fs = match &args.root {
-        None => RootFs::host(),
-        Some(dir) => match RootFs::at(dir) {
-            Ok(fs) => fs,
-            Err(e) => {
-                let message = format!(
-                    "--root {}: {e}. Next step: pass the directory where the system image is mounted",
-                    dir.display()
-                );
-                return fail(args, Exit::Usage, &message);
-            }
-        },
+    let fs = match open_root(args.root.as_deref()) {
+        Ok(fs) => fs,
+        Err(message) => return fail(args, Exit::Usage, &message),
     };
     let ours = OurModule::this_release();
     let target = Target {

@@ -9,15 +9,18 @@
 //! records commands and answers from a script, on a temporary root.
 
 use crate::exit::{Categorized, Exit};
+use crate::installed;
 use crate::load;
-use crate::plan::{Cmd, Plan, Source, Step, MODULE, STATE_DIR, TRUSTED_PARAM};
+use crate::plan::{prebuilt_path, Cmd, Plan, Source, Step, MODULE, STATE_DIR, TRUSTED_PARAM};
+use crate::progress::Progress;
 use crate::{bundle, bundle::MODULE_SOURCE};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::io::{self, BufRead as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -40,6 +43,13 @@ pub struct Output {
     pub stdout: String,
     /// Standard error.
     pub stderr: String,
+}
+
+impl Output {
+    /// The last `n` lines of standard output followed by standard error.
+    pub fn tail(&self, n: usize) -> String {
+        last_lines(&format!("{}{}", self.stdout, self.stderr), n)
+    }
 }
 
 /// Why a command did not run to its end.
@@ -79,27 +89,54 @@ pub struct FileData {
     pub mode: u32,
 }
 
-/// Every side effect of an install run.
+/// Every side effect of an install run: commands, and files below the
+/// root of [`Effects::files`].
 pub trait Effects {
     /// Runs a command, killing it (and its children) after its timeout.
     fn run(&mut self, cmd: &Cmd) -> Result<Output, RunError>;
+    /// Runs a command like [`Effects::run`], passing each line it prints to
+    /// `line` (as it comes, where the implementation can; at the end, in
+    /// order, standard output then standard error, where it cannot).
+    fn run_watched(&mut self, cmd: &Cmd, line: &mut dyn FnMut(&str)) -> Result<Output, RunError> {
+        let out = self.run(cmd)?;
+        out.stdout.lines().chain(out.stderr.lines()).for_each(line);
+        Ok(out)
+    }
+    /// The files the effects act on.
+    fn files(&self) -> &RootedFiles;
     /// A file's content and mode; `None` when it does not exist.
-    fn read(&self, path: &str) -> io::Result<Option<FileData>>;
+    fn read(&self, path: &str) -> io::Result<Option<FileData>> {
+        self.files().read(path)
+    }
     /// Whether a directory exists.
-    fn is_dir(&self, path: &str) -> bool;
+    fn is_dir(&self, path: &str) -> bool {
+        self.files().is_dir(path)
+    }
     /// Creates one directory (the parent exists).
-    fn create_dir(&mut self, path: &str, mode: u32) -> io::Result<()>;
+    fn create_dir(&mut self, path: &str, mode: u32) -> io::Result<()> {
+        self.files().create_dir(path, mode)
+    }
     /// Replaces a file atomically with `contents` and `mode`.
-    fn write(&mut self, path: &str, contents: &[u8], mode: u32) -> io::Result<()>;
+    fn write(&mut self, path: &str, contents: &[u8], mode: u32) -> io::Result<()> {
+        self.files().write(path, contents, mode)
+    }
     /// Writes to an existing file in place (a sysfs parameter).
-    fn write_in_place(&mut self, path: &str, contents: &[u8]) -> io::Result<()>;
+    fn write_in_place(&mut self, path: &str, contents: &[u8]) -> io::Result<()> {
+        self.files().write_in_place(path, contents)
+    }
     /// Removes a file.
-    fn remove(&mut self, path: &str) -> io::Result<()>;
+    fn remove(&mut self, path: &str) -> io::Result<()> {
+        self.files().remove(path)
+    }
     /// Removes an empty directory.
-    fn remove_dir(&mut self, path: &str) -> io::Result<()>;
+    fn remove_dir(&mut self, path: &str) -> io::Result<()> {
+        self.files().remove_dir(path)
+    }
     /// Removes a directory with everything in it (symbolic links are
     /// removed, not followed).
-    fn remove_tree(&mut self, path: &str) -> io::Result<()>;
+    fn remove_tree(&mut self, path: &str) -> io::Result<()> {
+        self.files().remove_tree(path)
+    }
     /// A local file for the step that needs one (a fetched toa.ko), read
     /// from this machine, not from below the root.
     fn read_local(&self, path: &Path) -> io::Result<Vec<u8>> {
@@ -223,15 +260,22 @@ impl HostEffects {
     }
 }
 
-/// Runs `cmd` with `duct`: stdin closed, output captured, `LC_ALL=C` so
-/// messages can be recognised, in a new process group that is killed as a
-/// whole when the timeout passes.
-pub fn run_command(cmd: &Cmd) -> Result<Output, RunError> {
+/// Runs `cmd` with `duct`: stdin closed, `LC_ALL=C` so messages can be
+/// recognised, in a new process group that is killed as a whole when the
+/// timeout passes. Standard output and error are collected apart, and
+/// each line is passed to `on_line` as it is printed.
+pub fn run_command(cmd: &Cmd, on_line: &mut dyn FnMut(&str)) -> Result<Output, RunError> {
     let line = cmd.line();
+    let io_err = |source| RunError::Io {
+        line: line.clone(),
+        source,
+    };
+    let (stdout_read, stdout_write) = io::pipe().map_err(io_err)?;
+    let (stderr_read, stderr_write) = io::pipe().map_err(io_err)?;
     let mut expr = duct::cmd(&cmd.program, &cmd.args)
         .stdin_null()
-        .stdout_capture()
-        .stderr_capture()
+        .stdout_file(stdout_write)
+        .stderr_file(stderr_write)
         .unchecked()
         .env("LC_ALL", "C")
         .before_spawn(|c| {
@@ -241,20 +285,20 @@ pub fn run_command(cmd: &Cmd) -> Result<Output, RunError> {
     for (k, v) in &cmd.env {
         expr = expr.env(k, v);
     }
-    let handle = expr.start().map_err(|source| match source.kind() {
+    let started = expr.start();
+    // The expression holds the pipes' write ends: they must close here for
+    // the readers to see the end of the output when the command ends.
+    drop(expr);
+    let handle = started.map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => RunError::NotFound {
             program: cmd.program.clone(),
         },
-        _ => RunError::Io {
-            line: line.clone(),
-            source,
-        },
+        _ => io_err(source),
     })?;
+    let (tx, rx) = mpsc::channel();
+    read_lines(stdout_read, Stream::Stdout, tx.clone());
+    read_lines(stderr_read, Stream::Stderr, tx);
     let deadline = Instant::now() + cmd.timeout;
-    let io_err = |source| RunError::Io {
-        line: line.clone(),
-        source,
-    };
     // Children that outlive the command (make's jobs) keep its pipes
     // open; the whole group goes when the command is stopped.
     let kill_group = |handle: &duct::Handle| {
@@ -264,56 +308,96 @@ pub fn run_command(cmd: &Cmd) -> Result<Output, RunError> {
             }
         }
     };
-    loop {
-        match handle.try_wait().map_err(io_err)? {
-            Some(out) => {
-                return Ok(Output {
-                    success: out.status.success(),
-                    code: out.status.code(),
-                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                })
+    let mut output = Output::default();
+    // The exit status, and when it came.
+    let mut exited: Option<(std::process::ExitStatus, Instant)> = None;
+    let status = loop {
+        match rx.recv_timeout(POLL) {
+            Ok((stream, chunk)) => {
+                let text = String::from_utf8_lossy(&chunk);
+                match stream {
+                    Stream::Stdout => output.stdout.push_str(&text),
+                    Stream::Stderr => output.stderr.push_str(&text),
+                }
+                // A progress line rewritten with `\r` shows its last state.
+                let shown = text.trim_end().rsplit('\r').next().unwrap_or_default();
+                if !shown.trim().is_empty() {
+                    on_line(shown);
+                }
             }
-            None if Instant::now() >= deadline => {
-                kill_group(&handle);
-                let _ = handle.kill();
-                return Err(RunError::TimedOut {
-                    line,
-                    timeout: cmd.timeout,
-                });
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
+            // Both pipes closed: every writer is gone.
+            Err(mpsc::RecvTimeoutError::Disconnected) => match exited {
+                Some((status, _)) => break status,
+                None => std::thread::sleep(POLL),
+            },
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
-    }
+        match exited {
+            // A daemon the command left behind may hold the pipes for
+            // good: its output is not waited for long.
+            Some((status, at)) if at.elapsed() >= OUTPUT_GRACE => break status,
+            Some(_) => {}
+            None => {
+                if let Some(out) = handle.try_wait().map_err(io_err)? {
+                    exited = Some((out.status, Instant::now()));
+                } else if Instant::now() >= deadline {
+                    kill_group(&handle);
+                    let _ = handle.kill();
+                    return Err(RunError::TimedOut {
+                        line,
+                        timeout: cmd.timeout,
+                    });
+                }
+            }
+        }
+    };
+    output.success = status.success();
+    output.code = status.code();
+    Ok(output)
+}
+
+/// How often a running command is looked at.
+const POLL: Duration = Duration::from_millis(20);
+/// How long output is still collected after the command exited.
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
+/// Which pipe a chunk of output came from.
+#[derive(Debug, Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Reads `pipe` line by line on a thread of its own, sending each line
+/// (with its newline) until the pipe closes or nobody listens.
+fn read_lines(pipe: io::PipeReader, stream: Stream, tx: mpsc::Sender<(Stream, Vec<u8>)>) {
+    std::thread::spawn(move || {
+        let mut reader = io::BufReader::new(pipe);
+        loop {
+            let mut chunk = Vec::new();
+            match reader.read_until(b'\n', &mut chunk) {
+                Ok(0) => break,
+                Ok(_) => {
+                    if tx.send((stream, chunk)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    });
 }
 
 impl Effects for HostEffects {
     fn run(&mut self, cmd: &Cmd) -> Result<Output, RunError> {
-        run_command(cmd)
+        run_command(cmd, &mut |_| {})
     }
-    fn read(&self, path: &str) -> io::Result<Option<FileData>> {
-        self.files.read(path)
+    fn run_watched(&mut self, cmd: &Cmd, line: &mut dyn FnMut(&str)) -> Result<Output, RunError> {
+        run_command(cmd, line)
     }
-    fn is_dir(&self, path: &str) -> bool {
-        self.files.is_dir(path)
-    }
-    fn create_dir(&mut self, path: &str, mode: u32) -> io::Result<()> {
-        self.files.create_dir(path, mode)
-    }
-    fn write(&mut self, path: &str, contents: &[u8], mode: u32) -> io::Result<()> {
-        self.files.write(path, contents, mode)
-    }
-    fn write_in_place(&mut self, path: &str, contents: &[u8]) -> io::Result<()> {
-        self.files.write_in_place(path, contents)
-    }
-    fn remove(&mut self, path: &str) -> io::Result<()> {
-        self.files.remove(path)
-    }
-    fn remove_dir(&mut self, path: &str) -> io::Result<()> {
-        self.files.remove_dir(path)
-    }
-    fn remove_tree(&mut self, path: &str) -> io::Result<()> {
-        self.files.remove_tree(path)
+    fn files(&self) -> &RootedFiles {
+        &self.files
     }
 }
 
@@ -512,8 +596,9 @@ pub struct Services<'a> {
     pub verifier: &'a dyn Verifier,
     /// The trusted list the run sets (for the self-test).
     pub trusted: Option<Vec<String>>,
-    /// Progress lines ("[3/12] build toa.ko ...").
-    pub progress: &'a mut dyn FnMut(&str),
+    /// Where progress goes: a line per step ("[3/12] build toa.ko ..."),
+    /// and each external command as it runs.
+    pub progress: &'a mut dyn Progress,
 }
 
 /// The state file: what is installed, for `status` and `uninstall`.
@@ -527,6 +612,10 @@ pub struct StateFile {
     pub kernel_release: String,
     /// Packages toa-install installed (removed by `uninstall --purge-deps`).
     pub packages_installed: Vec<String>,
+    /// The `srcversion` of the prebuilt toa.ko copied into place, which
+    /// tells it from another toa.ko at the same path (DKMS's on EL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srcversion: Option<String>,
 }
 
 /// Runs a plan. On failure, undoes what this run did and says what is left.
@@ -560,7 +649,7 @@ pub fn execute(
         Err(StepError::Fetch(failure)) => match &plan.fallback {
             Some(fallback) => {
                 let note = format!("{} Compiling through DKMS instead.", failure.message);
-                (services.progress)(&note);
+                services.progress.note(&note);
                 run.warnings.push(note);
                 source = Source::Dkms;
                 run.steps(fallback, services)
@@ -593,7 +682,7 @@ pub fn execute(
                 StepError::Failed(err) => err,
                 StepError::Fetch(f) => ExecError::new(Exit::Download, f.message),
             };
-            err.undo_problems = run.undo();
+            err.undo_problems = run.undo(&mut *services.progress);
             err.packages_kept = packages;
             Err(err)
         }
@@ -626,7 +715,9 @@ struct Run<'a> {
 impl Run<'_> {
     fn steps(&mut self, steps: &[Step], services: &mut Services<'_>) -> Result<(), StepError> {
         for (i, step) in steps.iter().enumerate() {
-            (services.progress)(&format!("[{}/{}] {}", i + 1, steps.len(), step.summary()));
+            services
+                .progress
+                .step(&format!("[{}/{}] {}", i + 1, steps.len(), step.summary()));
             let start = Instant::now();
             let external_before = self.external;
             self.step(step, services)?;
@@ -643,7 +734,7 @@ impl Run<'_> {
     fn step(&mut self, step: &Step, services: &mut Services<'_>) -> Result<(), StepError> {
         match step {
             Step::InstallPackages { packages, cmd, .. } => {
-                let out = self.command(cmd, Exit::HeadersUnavailable)?;
+                let out = self.command(cmd, Exit::HeadersUnavailable, services)?;
                 if !out.success {
                     return Err(ExecError::new(
                         Exit::HeadersUnavailable,
@@ -660,11 +751,11 @@ impl Run<'_> {
                 cmd,
                 failure,
             } => {
-                let out = self.command(cmd, *failure)?;
+                let out = self.command(cmd, *failure, services)?;
                 if !out.success {
                     return Err(ExecError::new(
                         *failure,
-                        format!("{purpose} failed: `{}`\n{}", cmd.line(), tail(&out, 20)),
+                        format!("{purpose} failed: `{}`\n{}", cmd.line(), out.tail(20)),
                     )
                     .into());
                 }
@@ -697,14 +788,14 @@ impl Run<'_> {
                     .map_err(|e| persist_error(path, e))?;
             }
             Step::DkmsAdd { cmd } => {
-                let out = self.command(cmd, Exit::BuildFailed)?;
+                let out = self.command(cmd, Exit::BuildFailed, services)?;
                 // "already added" is what we want.
                 let already = out.stderr.contains("already been added")
                     || out.stdout.contains("already been added");
                 if !out.success && !already {
                     return Err(ExecError::new(
                         Exit::BuildFailed,
-                        format!("`{}` failed:\n{}", cmd.line(), tail(&out, 20)),
+                        format!("`{}` failed:\n{}", cmd.line(), out.tail(20)),
                     )
                     .into());
                 }
@@ -715,7 +806,7 @@ impl Run<'_> {
                 }
             }
             Step::DkmsBuild { cmd, make_log } => {
-                let out = self.command(cmd, Exit::BuildFailed)?;
+                let out = self.command(cmd, Exit::BuildFailed, services)?;
                 if !out.success {
                     let log = self
                         .fx
@@ -723,7 +814,7 @@ impl Run<'_> {
                         .ok()
                         .flatten()
                         .map(|f| last_lines(&String::from_utf8_lossy(&f.contents), 30))
-                        .unwrap_or_else(|| tail(&out, 30));
+                        .unwrap_or_else(|| out.tail(30));
                     return Err(ExecError::new(
                         Exit::BuildFailed,
                         format!(
@@ -738,17 +829,9 @@ impl Run<'_> {
                 }
             }
             Step::DkmsInstall { cmd } => {
-                let out = self.command(cmd, Exit::BuildFailed)?;
+                let out = self.command(cmd, Exit::BuildFailed, services)?;
                 if !out.success {
-                    return Err(ExecError::new(
-                        Exit::BuildFailed,
-                        format!(
-                            "`{}` failed:\n{}\nNext step: see `dkms status toa`",
-                            cmd.line(),
-                            tail(&out, 20)
-                        ),
-                    )
-                    .into());
+                    return Err(dkms_failed(cmd, &out).into());
                 }
             }
             Step::FetchPrebuilt { .. } => {
@@ -771,7 +854,7 @@ impl Run<'_> {
                 self.write_file(path, &bytes, 0o644)?;
             }
             Step::Load { cmd } => {
-                let out = self.command(cmd, Exit::LoadFailed)?;
+                let out = self.command(cmd, Exit::LoadFailed, services)?;
                 if !out.success {
                     let lockdown = self
                         .fx
@@ -842,6 +925,15 @@ impl Run<'_> {
                     .to_owned(),
                     kernel_release: kernel_release.clone(),
                     packages_installed: packages,
+                    srcversion: match source {
+                        Source::Prebuilt => self
+                            .fx
+                            .read(&prebuilt_path(kernel_release))
+                            .ok()
+                            .flatten()
+                            .and_then(|f| installed::srcversion(&f.contents)),
+                        Source::Installed | Source::Dkms => None,
+                    },
                 };
                 let text = serde_json::to_string_pretty(&state).unwrap_or_default() + "\n";
                 self.ensure_state_dir()?;
@@ -851,10 +943,14 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn command(&mut self, cmd: &Cmd, failure: Exit) -> Result<Output, ExecError> {
-        let start = Instant::now();
-        let result = self.fx.run(cmd);
-        self.external += start.elapsed();
+    fn command(
+        &mut self,
+        cmd: &Cmd,
+        failure: Exit,
+        services: &mut Services<'_>,
+    ) -> Result<Output, ExecError> {
+        let (result, elapsed) = run_reported(&mut *self.fx, cmd, &mut *services.progress);
+        self.external += elapsed;
         result.map_err(|e| {
             let next = match e {
                 RunError::NotFound { .. } => {
@@ -946,7 +1042,7 @@ impl Run<'_> {
     }
 
     /// Undoes the log, newest first; returns what could not be undone.
-    fn undo(&mut self) -> Vec<String> {
+    fn undo(&mut self, progress: &mut dyn Progress) -> Vec<String> {
         let mut problems = Vec::new();
         let _ = self.fx.remove(UNDO_LOG);
         let entries = std::mem::take(&mut self.log);
@@ -977,16 +1073,18 @@ impl Run<'_> {
                     .fx
                     .remove_dir(path)
                     .map_err(|e| format!("cannot remove the directory {path}: {e}")),
-                UndoEntry::Dkms { version } => self.undo_command(&Cmd::new(
-                    "dkms",
-                    &["remove", "-m", MODULE, "-v", version, "--all"],
-                    Duration::from_secs(300),
-                )),
-                UndoEntry::Loaded => self.undo_command(&Cmd::new(
-                    "modprobe",
-                    &["-r", MODULE],
-                    Duration::from_secs(60),
-                )),
+                UndoEntry::Dkms { version } => self.undo_command(
+                    &Cmd::new(
+                        "dkms",
+                        &["remove", "-m", MODULE, "-v", version, "--all"],
+                        Duration::from_secs(300),
+                    ),
+                    progress,
+                ),
+                UndoEntry::Loaded => self.undo_command(
+                    &Cmd::new("modprobe", &["-r", MODULE], Duration::from_secs(60)),
+                    progress,
+                ),
                 UndoEntry::Packages { .. } => Ok(()),
             };
             if let Err(problem) = result {
@@ -996,13 +1094,40 @@ impl Run<'_> {
         problems
     }
 
-    fn undo_command(&mut self, cmd: &Cmd) -> Result<(), String> {
-        match self.fx.run(cmd) {
+    fn undo_command(&mut self, cmd: &Cmd, progress: &mut dyn Progress) -> Result<(), String> {
+        match run_reported(&mut *self.fx, cmd, progress).0 {
             Ok(out) if out.success => Ok(()),
             Ok(out) => Err(format!("`{}` failed: {}", cmd.line(), out.stderr.trim())),
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// Runs `cmd` through `fx`, telling `progress` when it starts, what it
+/// prints and how it ended; returns how long it took too.
+pub(crate) fn run_reported(
+    fx: &mut dyn Effects,
+    cmd: &Cmd,
+    progress: &mut dyn Progress,
+) -> (Result<Output, RunError>, Duration) {
+    progress.command_started(cmd);
+    let start = Instant::now();
+    let result = fx.run_watched(cmd, &mut |line| progress.command_output(line));
+    let elapsed = start.elapsed();
+    progress.command_finished(cmd, elapsed, result.as_ref());
+    (result, elapsed)
+}
+
+/// A `dkms` command that failed: its output and where to look next.
+pub(crate) fn dkms_failed(cmd: &Cmd, out: &Output) -> ExecError {
+    ExecError::new(
+        Exit::BuildFailed,
+        format!(
+            "`{}` failed:\n{}\nNext step: see `dkms status toa`",
+            cmd.line(),
+            out.tail(20)
+        ),
+    )
 }
 
 fn millis(d: Duration) -> u64 {
@@ -1034,10 +1159,6 @@ fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-fn tail(out: &Output, n: usize) -> String {
-    last_lines(&format!("{}{}", out.stdout, out.stderr), n)
-}
-
 /// The message when installing packages fails: a missing header package
 /// (an old running kernel whose headers left the repositories) gets its own.
 fn packages_failed(packages: &[String], cmd: &Cmd, out: &Output) -> String {
@@ -1067,7 +1188,7 @@ fn packages_failed(packages: &[String], cmd: &Cmd, out: &Output) -> String {
             "installing packages failed: `{}`\n{}\nNext step: fix the package manager's problem above \
              (repositories, network, locks), then run toa-install again",
             cmd.line(),
-            tail(out, 20)
+            out.tail(20)
         ),
     }
 }
@@ -1171,29 +1292,8 @@ pub(crate) mod fake {
             }
             Ok(answer.output.clone())
         }
-        fn read(&self, path: &str) -> io::Result<Option<FileData>> {
-            self.files.read(path)
-        }
-        fn is_dir(&self, path: &str) -> bool {
-            self.files.is_dir(path)
-        }
-        fn create_dir(&mut self, path: &str, mode: u32) -> io::Result<()> {
-            self.files.create_dir(path, mode)
-        }
-        fn write(&mut self, path: &str, contents: &[u8], mode: u32) -> io::Result<()> {
-            self.files.write(path, contents, mode)
-        }
-        fn write_in_place(&mut self, path: &str, contents: &[u8]) -> io::Result<()> {
-            self.files.write_in_place(path, contents)
-        }
-        fn remove(&mut self, path: &str) -> io::Result<()> {
-            self.files.remove(path)
-        }
-        fn remove_dir(&mut self, path: &str) -> io::Result<()> {
-            self.files.remove_dir(path)
-        }
-        fn remove_tree(&mut self, path: &str) -> io::Result<()> {
-            self.files.remove_tree(path)
+        fn files(&self) -> &RootedFiles {
+            &self.files
         }
     }
 }

@@ -7,13 +7,14 @@ use crate::executor::{
     execute, require_root, HostEffects, Outcome, RunLock, Services, StepTiming, LOCK_FILE,
 };
 use crate::exit::{Categorized, Exit};
+use crate::installed::Owner;
 use crate::kernel::KernelInfo;
 use crate::plan::{self, Facts, MirrorSource, Options, Plan, State};
-use crate::prebuilt::{Display, MirrorFetcher};
+use crate::prebuilt::MirrorFetcher;
+use crate::progress::{Display, Progress};
 use crate::security::{OurModule, SecurityState};
-use crate::sysroot::{CommandOutput, Host, RealHost, RootFs, Uname};
+use crate::sysroot::{open_root, CommandOutput, Host, RealHost, Uname};
 use crate::verify::NetnsVerifier;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -92,6 +93,18 @@ pub struct ErrorDoc {
     pub undo_problems: Vec<String>,
 }
 
+impl ErrorDoc {
+    /// A failure of `category` with nothing left to undo.
+    pub fn new(category: Exit, message: String) -> Self {
+        ErrorDoc {
+            category,
+            exit_code: category.code(),
+            message,
+            undo_problems: Vec::new(),
+        }
+    }
+}
+
 impl Document {
     fn failed(exit: Exit, message: String) -> Document {
         Document {
@@ -99,12 +112,7 @@ impl Document {
             source: None,
             steps: Vec::new(),
             warnings: Vec::new(),
-            error: Some(ErrorDoc {
-                category: exit,
-                exit_code: exit.code(),
-                message,
-                undo_problems: Vec::new(),
-            }),
+            error: Some(ErrorDoc::new(exit, message)),
             plan: None,
             packages_installed: Vec::new(),
             timings: None,
@@ -156,8 +164,9 @@ pub fn check_request(req: &Request) -> Result<Options, (Exit, String)> {
     })
 }
 
-/// Runs `install`; `progress` receives one line per step.
-pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) -> Document {
+/// Runs `install`; `progress` hears of each step and each external command
+/// as it runs.
+pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Document {
     let start = Instant::now();
     let options = match check_request(req) {
         Ok(o) => o,
@@ -168,20 +177,9 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) ->
             return Document::failed(e.category, e.message);
         }
     }
-    let fs = match &req.root {
-        None => RootFs::host(),
-        Some(dir) => match RootFs::at(dir) {
-            Ok(fs) => fs,
-            Err(e) => {
-                return Document::failed(
-                    Exit::Usage,
-                    format!(
-                        "--root {}: {e}. Next step: pass the directory where the system image is mounted",
-                        dir.display()
-                    ),
-                )
-            }
-        },
+    let fs = match open_root(req.root.as_deref()) {
+        Ok(fs) => fs,
+        Err(message) => return Document::failed(Exit::Usage, message),
     };
     let live = fs.is_live();
     let host = TimedHost::default();
@@ -206,6 +204,16 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) ->
         Ok(p) => p,
         Err(e) => return Document::failed(e.category(), e.to_string()),
     };
+    // A toa.ko that neither DKMS nor our state file accounts for (another
+    // TOA module, or ours with its state file lost) is replaced: say so.
+    let replaced: Vec<String> = match &state.installed {
+        Owner::Unaccounted { path } if !plan.changes_nothing() => vec![format!(
+            "{path} was there, installed neither by DKMS nor by toa-install; this run installs \
+             toa's own module, which replaces it or, from DKMS's updates/ directory, takes \
+             precedence over it"
+        )],
+        _ => Vec::new(),
+    };
     let planning = StepTiming {
         step: "detect the system and plan".to_owned(),
         millis: millis(start.elapsed()),
@@ -216,7 +224,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) ->
             changed: false,
             source: Some(plan.source),
             steps: plan.steps.iter().map(|s| s.summary()).collect(),
-            warnings: Vec::new(),
+            warnings: replaced,
             error: None,
             plan: Some(plan),
             packages_installed: Vec::new(),
@@ -227,13 +235,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) ->
         Ok(l) => l,
         Err(e) => return Document::failed(e.category, e.message),
     };
-    let display = if req.quiet {
-        Display::Quiet
-    } else if std::io::stderr().is_terminal() {
-        Display::Bar
-    } else {
-        Display::Lines
-    };
+    let display = Display::for_stderr(req.quiet);
     let fetcher =
         match MirrorFetcher::new(Duration::from_secs(15), Duration::from_secs(120), display) {
             Ok(f) => f,
@@ -259,7 +261,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) ->
             changed,
             source: Some(source),
             steps,
-            warnings,
+            warnings: replaced.into_iter().chain(warnings).collect(),
             error: None,
             plan: None,
             packages_installed,
@@ -279,10 +281,8 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) ->
             steps: Vec::new(),
             warnings: Vec::new(),
             error: Some(ErrorDoc {
-                category: e.category,
-                exit_code: e.category.code(),
-                message: e.message,
                 undo_problems: e.undo_problems,
+                ..ErrorDoc::new(e.category, e.message)
             }),
             plan: None,
             packages_installed: e.packages_kept,
@@ -316,16 +316,6 @@ impl Host for TimedHost {
     }
 }
 
-/// A progress printer: timestamped lines on standard error.
-pub fn line_printer(quiet: bool) -> impl FnMut(&str) {
-    let start = Instant::now();
-    move |line: &str| {
-        if !quiet {
-            eprintln!("[{:7.1}s] {line}", start.elapsed().as_secs_f64());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,7 +344,7 @@ mod tests {
 
     #[test]
     fn not_root_is_exit_3_before_anything() {
-        let doc = run(&Request::default(), false, &mut |_| {});
+        let doc = run(&Request::default(), false, &mut |_: &str| {});
         assert_eq!(doc.exit(), Exit::NotRoot);
         assert!(!doc.changed);
     }

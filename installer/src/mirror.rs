@@ -294,7 +294,7 @@ fn compile(tree: &Path, info: &TreeInfo) -> Result<Vec<u8>, MirrorBuildError> {
         ],
         MAKE_TIMEOUT,
     );
-    let out = run_command(&cmd).map_err(|e| MirrorBuildError::Build {
+    let out = run_command(&cmd, &mut |_| {}).map_err(|e| MirrorBuildError::Build {
         dir: dir.clone(),
         log: match e {
             RunError::NotFound { .. } => format!("{e}; install make and gcc"),

@@ -11,10 +11,13 @@
 
 use crate::bundle::{self, MODULE_SOURCE};
 use crate::distro::{Distro, DistroRow, DkmsSource, PackageManager};
+use crate::executor::{StateFile, STATE_FILE};
 use crate::exit::{Categorized, Exit};
+use crate::installed::{self, Owner};
 use crate::kernel::{HeaderPackage, KernelInfo};
 use crate::security::{LoadedToa, SecurityIssue, SecurityState};
 use crate::sysroot::{Host, SystemFs};
+use crate::verify::{Net, NetError};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
@@ -387,17 +390,17 @@ pub struct State {
     pub dkms_added: bool,
     /// DKMS built it for this kernel.
     pub dkms_built: bool,
-    /// DKMS installed it for this kernel.
-    pub dkms_installed: bool,
-    /// `/lib/modules/<release>/extra/toa.ko` exists.
-    pub prebuilt_installed: bool,
+    /// Whose toa.ko is installed for this kernel (DKMS's, a prebuilt one
+    /// toa-install copied, or one nobody accounts for).
+    pub installed: Owner,
     /// The content of `/etc/modprobe.d/toa.conf`.
     pub modprobe_conf: Option<String>,
     /// The content of the autoload file.
     pub autoload_conf: Option<String>,
     /// DKMS has a signing key (it signs what it builds).
     pub dkms_signing_key: bool,
-    /// The state file exists.
+    /// The state file records this installation: this kernel, and the
+    /// source the evidence shows (DKMS or prebuilt) when it shows one.
     pub recorded: bool,
 }
 
@@ -417,6 +420,14 @@ impl State {
             .iter()
             .any(|name| fs.exists(&format!("{dkms_dir}/{release}/{arch}/module/{name}")));
         let read = |p: &str| fs.read_to_string(p).ok();
+        let state_file: Option<StateFile> = fs
+            .read(STATE_FILE)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let installed = installed::owner(fs, release, state_file.as_ref());
+        let recorded = state_file.is_some_and(|s| {
+            s.kernel_release == release && installed.source_name().is_none_or(|n| s.source == n)
+        });
         State {
             loaded: Some(facts.security.toa_module.clone()),
             live_trusted: read(TRUSTED_PARAM).map(|s| s.trim().to_owned()),
@@ -429,17 +440,25 @@ impl State {
             source_in_place,
             dkms_added: fs.exists(&format!("{dkms_dir}/source")),
             dkms_built: built,
-            dkms_installed: fs.exists(&format!("/var/lib/dkms/{MODULE}/kernel-{release}-{arch}")),
-            prebuilt_installed: fs.exists(&prebuilt_path(release)),
+            installed,
             modprobe_conf: read(MODPROBE_CONF),
             autoload_conf: read(facts.row.autoload.path()),
             dkms_signing_key: fs.exists(DKMS_MOK_KEY),
-            recorded: fs.exists(&format!("{STATE_DIR}/state.json")),
+            recorded,
         }
     }
 
     fn loaded_ours(&self) -> bool {
         matches!(self.loaded, Some(LoadedToa::Ours { .. }))
+    }
+
+    /// How the installed toa.ko got there, as far as the evidence shows.
+    fn installed_source(&self) -> Source {
+        match self.installed {
+            Owner::Dkms { .. } => Source::Dkms,
+            Owner::Prebuilt => Source::Prebuilt,
+            Owner::Nothing | Owner::Unaccounted { .. } => Source::Installed,
+        }
     }
 }
 
@@ -680,7 +699,7 @@ pub fn plan(facts: &Facts, options: &Options, state: &State) -> Result<Plan, Pla
     }
 
     if state.loaded_ours() {
-        let steps = finish(facts, options, state, Source::Installed, false);
+        let steps = finish(facts, options, state, state.installed_source(), false);
         return Ok(Plan { steps, ..base });
     }
 
@@ -695,14 +714,9 @@ pub fn plan(facts: &Facts, options: &Options, state: &State) -> Result<Plan, Pla
         _ => None,
     });
 
-    let installed = state.prebuilt_installed || state.dkms_installed;
-    if installed {
-        let source = if state.dkms_installed {
-            Source::Dkms
-        } else {
-            Source::Prebuilt
-        };
-        let steps = finish(facts, options, state, source, true);
+    // A toa.ko nobody accounts for is replaced, not loaded.
+    if let Owner::Dkms { .. } | Owner::Prebuilt = state.installed {
+        let steps = finish(facts, options, state, state.installed_source(), true);
         return Ok(Plan {
             source: Source::Installed,
             steps,
@@ -945,23 +959,13 @@ fn finish(
 /// Checks one `--trust` value: an IPv4 or IPv6 network in CIDR notation
 /// (`10.0.0.0/8`, `2001:db8::/32`); a bare address means just that host.
 pub fn parse_cidr(text: &str) -> Result<String, String> {
-    let (addr, prefix) = match text.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (text, None),
-    };
-    let ip: std::net::IpAddr = addr.parse().map_err(|_| {
-        format!("{text:?} is not an IPv4 or IPv6 network such as 10.0.0.0/8 or 2001:db8::/32")
-    })?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    let prefix = match prefix {
-        None => max,
-        Some(p) => p
-            .parse::<u8>()
-            .ok()
-            .filter(|p| *p <= max)
-            .ok_or_else(|| format!("{text:?}: the prefix length must be 0 to {max}"))?,
-    };
-    Ok(format!("{ip}/{prefix}"))
+    match Net::parse(text) {
+        Ok(Net { addr, prefix }) => Ok(format!("{addr}/{prefix}")),
+        Err(NetError::NotAnAddress) => Err(format!(
+            "{text:?} is not an IPv4 or IPv6 network such as 10.0.0.0/8 or 2001:db8::/32"
+        )),
+        Err(e @ NetError::BadPrefix { .. }) => Err(format!("{text:?}: {e}")),
+    }
 }
 
 #[cfg(test)]

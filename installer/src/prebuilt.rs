@@ -12,6 +12,7 @@ use crate::executor::{FetchFailure, Fetcher};
 use crate::mirror::{self, Index, INDEX};
 use crate::modinfo::{self, vermagic_release};
 use crate::plan::{MirrorSource, Step};
+pub use crate::progress::Display;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -23,17 +24,6 @@ use std::time::{Duration, Instant};
 
 /// The largest archive or module accepted (a toa.ko is well under 2 MiB).
 const MAX_BYTES: u64 = 64 << 20;
-
-/// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Display {
-    /// An indicatif bar on standard error (a terminal).
-    Bar,
-    /// Plain timestamped lines on standard error.
-    Lines,
-    /// Nothing.
-    Quiet,
-}
 
 /// Downloads prebuilt modules.
 pub struct MirrorFetcher {

@@ -3,6 +3,7 @@
 //! Reads files only; changes nothing.
 
 use crate::executor::{StateFile, STATE_FILE};
+use crate::installed::{self, Owner};
 use crate::plan::{MODPROBE_CONF, MODULE, TRUSTED_PARAM};
 use crate::sysroot::SystemFs;
 use crate::verify::{parse_stats, STATS};
@@ -14,6 +15,8 @@ use std::fmt::Write as _;
 /// boots with systemd).
 pub const AUTOLOAD_CONF: &str = "/etc/modules-load.d/toa.conf";
 const TOA_SYSFS: &str = "/sys/module/toa";
+/// The running kernel's release.
+const OSRELEASE: &str = "/proc/sys/kernel/osrelease";
 
 /// What `status` reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,8 +27,12 @@ pub struct Status {
     pub version: Option<String>,
     /// The loaded module's `srcversion`.
     pub srcversion: Option<String>,
-    /// How toa-install installed it (`prebuilt`, `dkms`, `installed`), from
-    /// its state file; `null` when toa-install did not.
+    /// How the running kernel's toa.ko got there: `dkms` when DKMS
+    /// installed it, `prebuilt` when toa-install copied it (the state file
+    /// records it, with the file's `srcversion`); else what the state file
+    /// says (`installed`: found in place), `null` without one. Where the
+    /// state file disagrees with the evidence, the evidence wins and a
+    /// warning says so.
     pub source: Option<String>,
     /// The kernel release it was installed for.
     pub installed_for: Option<String>,
@@ -85,6 +92,34 @@ pub fn gather(fs: &dyn SystemFs) -> Status {
         },
         Err(_) => None,
     };
+    let release = read_trimmed(fs, OSRELEASE)
+        .filter(|r| !r.is_empty())
+        .or_else(|| state.as_ref().map(|s| s.kernel_release.clone()));
+    let owner = release
+        .as_deref()
+        .map(|r| installed::owner(fs, r, state.as_ref()))
+        .unwrap_or_default();
+    let source = match (&owner, &state) {
+        (Owner::Dkms { .. } | Owner::Prebuilt, _) => owner.source_name().map(str::to_owned),
+        (Owner::Unaccounted { path }, _) => {
+            warnings.push(format!(
+                "{path} was installed neither by DKMS nor by toa-install (no record of it in \
+                 {STATE_FILE}). Next step: `modinfo {path}` shows what it is; `toa-install` \
+                 replaces it"
+            ));
+            None
+        }
+        (Owner::Nothing, state) => state.as_ref().map(|s| s.source.clone()),
+    };
+    if let (Owner::Dkms { version }, Some(s), Some(r)) = (&owner, &state, &release) {
+        if s.source != "dkms" && &s.kernel_release == r {
+            warnings.push(format!(
+                "{STATE_FILE} says toa was installed as {}, but DKMS installed toa {version} for \
+                 {r}: that is the module in place. Next step: run `toa-install` to update the record",
+                s.source
+            ));
+        }
+    }
     let autoload = fs
         .read_to_string(AUTOLOAD_CONF)
         .map(|t| t.lines().map(str::trim).any(|l| l == MODULE))
@@ -151,7 +186,7 @@ pub fn gather(fs: &dyn SystemFs) -> Status {
         loaded,
         version,
         srcversion,
-        source: state.as_ref().map(|s| s.source.clone()),
+        source,
         installed_for: state.map(|s| s.kernel_release),
         autoload,
         trusted,

@@ -178,6 +178,20 @@ impl SystemFs for RootFs {
     }
 }
 
+/// The files of the system mounted at `root` (`--root`), or of this host
+/// when there is none; the error says what is wrong with the directory.
+pub fn open_root(root: Option<&Path>) -> Result<RootFs, String> {
+    match root {
+        None => Ok(RootFs::host()),
+        Some(dir) => RootFs::at(dir).map_err(|e| {
+            format!(
+                "--root {}: {e}. Next step: pass the directory where the system image is mounted",
+                dir.display()
+            )
+        }),
+    }
+}
+
 /// What `uname(2)` says about the running kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uname {

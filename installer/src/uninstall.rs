@@ -11,13 +11,17 @@
 //! exactly those (as recorded in the state file) to be removed.
 
 use crate::distro::{self, PackageManager};
-use crate::executor::{require_root, Effects, ExecError, Output, RunLock, StateFile, STATE_FILE};
+use crate::executor::{
+    dkms_failed, require_root, run_reported, Effects, ExecError, RunLock, StateFile, STATE_FILE,
+};
 use crate::exit::{Categorized, Exit};
 use crate::install::ErrorDoc;
+use crate::installed;
 use crate::plan::{installed_packages, Cmd, MODPROBE_CONF, MODULE, STATE_DIR};
+use crate::progress::Progress;
 use crate::security::{LoadedToa, OurModule, SecurityState};
 use crate::status::AUTOLOAD_CONF;
-use crate::sysroot::{Host, RealHost, RootFs, SystemFs};
+use crate::sysroot::{open_root, Host, RealHost, SystemFs};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -25,8 +29,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// DKMS's tree for toa: one directory per registered version.
-pub const DKMS_TREE: &str = "/var/lib/dkms/toa";
+pub use crate::installed::DKMS_TREE;
 const TOA_SYSFS: &str = "/sys/module/toa";
 const UNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 const DKMS_REMOVE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -53,7 +56,10 @@ pub struct Found {
     /// Source trees that belong to a package (`toa-dkms`), with its name:
     /// those and their DKMS registration are the package's to remove.
     pub packaged: Vec<(String, String)>,
-    /// Kernel releases with a prebuilt `/lib/modules/<release>/extra/toa.ko`.
+    /// Kernel releases with a prebuilt `/lib/modules/<release>/extra/toa.ko`:
+    /// one DKMS did not build (on EL and SUSE DKMS installs to the same
+    /// path; `dkms remove`, or the package owning the registration, takes
+    /// that one away).
     pub prebuilt: Vec<String>,
     /// The state file, when readable.
     pub state: Option<StateFile>,
@@ -169,7 +175,10 @@ impl Found {
         };
         let prebuilt = sorted_dir(fs, "/lib/modules")
             .into_iter()
-            .filter(|release| fs.exists(&crate::plan::prebuilt_path(release)))
+            .filter(|release| {
+                fs.exists(&crate::plan::prebuilt_path(release))
+                    && !installed::prebuilt_path_is_dkms_build(fs, release)
+            })
             .collect();
         let state: Option<StateFile> = fs
             .read(STATE_FILE)
@@ -455,12 +464,6 @@ pub struct Outcome {
     pub packages_removed: Vec<String>,
 }
 
-fn tail(out: &Output, n: usize) -> String {
-    let text = format!("{}{}", out.stdout, out.stderr);
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
     match r {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -498,12 +501,13 @@ fn unload_next_step(in_use: bool, holders: &[String]) -> String {
 pub fn execute(
     plan: &Plan,
     fx: &mut dyn Effects,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn Progress,
 ) -> Result<Outcome, ExecError> {
     let mut done = Vec::new();
     let mut packages_removed = Vec::new();
-    let run = |fx: &mut dyn Effects, cmd: &Cmd, failure: Exit| {
-        fx.run(cmd)
+    let run = |fx: &mut dyn Effects, progress: &mut dyn Progress, cmd: &Cmd, failure: Exit| {
+        run_reported(fx, cmd, progress)
+            .0
             .map_err(|e| ExecError::new(failure, format!("{e}")))
     };
     let file_error = |path: &str, e: io::Error| {
@@ -513,7 +517,7 @@ pub fn execute(
         )
     };
     for (i, step) in plan.steps.iter().enumerate() {
-        progress(&format!(
+        progress.step(&format!(
             "[{}/{}] {}",
             i + 1,
             plan.steps.len(),
@@ -521,7 +525,7 @@ pub fn execute(
         ));
         match step {
             Step::Unload { cmd, holders } => {
-                let out = run(fx, cmd, Exit::LoadFailed)?;
+                let out = run(fx, progress, cmd, Exit::LoadFailed)?;
                 if !out.success {
                     let said = out.stderr.trim().to_owned();
                     let in_use = said.contains("in use") || said.contains("Resource temporarily");
@@ -529,6 +533,7 @@ pub fn execute(
                         .then(|| {
                             run(
                                 fx,
+                                progress,
                                 &Cmd::new("rmmod", &[MODULE], UNLOAD_TIMEOUT),
                                 Exit::LoadFailed,
                             )
@@ -563,32 +568,25 @@ pub fn execute(
                 ignore_missing(fx.remove_tree(path)).map_err(|e| file_error(path, e))?;
             }
             Step::DkmsRemove { cmd, .. } => {
-                let out = run(fx, cmd, Exit::BuildFailed)?;
+                let out = run(fx, progress, cmd, Exit::BuildFailed)?;
                 let gone = format!("{}{}", out.stdout, out.stderr).contains("There is no instance");
                 if !out.success && !gone {
-                    return Err(ExecError::new(
-                        Exit::BuildFailed,
-                        format!(
-                            "`{}` failed:\n{}\nNext step: see `dkms status toa`",
-                            cmd.line(),
-                            tail(&out, 20)
-                        ),
-                    ));
+                    return Err(dkms_failed(cmd, &out));
                 }
                 // DKMS leaves its per-module directory behind when empty.
                 let _ = fx.remove_dir(DKMS_TREE);
             }
             Step::Depmod { cmd } => {
-                let out = run(fx, cmd, Exit::LoadFailed)?;
+                let out = run(fx, progress, cmd, Exit::LoadFailed)?;
                 if !out.success {
                     return Err(ExecError::new(
                         Exit::LoadFailed,
-                        format!("`{}` failed:\n{}", cmd.line(), tail(&out, 20)),
+                        format!("`{}` failed:\n{}", cmd.line(), out.tail(20)),
                     ));
                 }
             }
             Step::RemovePackages { packages, cmd } => {
-                let out = run(fx, cmd, Exit::HeadersUnavailable)?;
+                let out = run(fx, progress, cmd, Exit::HeadersUnavailable)?;
                 if !out.success {
                     return Err(ExecError::new(
                         Exit::HeadersUnavailable,
@@ -596,7 +594,7 @@ pub fn execute(
                             "removing packages failed: `{}`\n{}\nNext step: fix the package \
                              manager's problem above, then run toa-install uninstall --purge-deps again",
                             cmd.line(),
-                            tail(&out, 20)
+                            out.tail(20)
                         ),
                     ));
                 }
@@ -648,12 +646,7 @@ impl Document {
             steps: Vec::new(),
             packages_removed: Vec::new(),
             warnings,
-            error: Some(ErrorDoc {
-                category: exit,
-                exit_code: exit.code(),
-                message,
-                undo_problems: Vec::new(),
-            }),
+            error: Some(ErrorDoc::new(exit, message)),
             plan: None,
         }
     }
@@ -664,8 +657,9 @@ impl Document {
     }
 }
 
-/// Runs `uninstall`; `progress` receives one line per step.
-pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) -> Document {
+/// Runs `uninstall`; `progress` hears of each step and each external
+/// command as it runs.
+pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Document {
     if req.root.is_some() && !req.dry_run {
         return Document::failed(
             Exit::Usage,
@@ -680,21 +674,9 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn FnMut(&str)) ->
             return Document::failed(e.category, e.message, Vec::new());
         }
     }
-    let fs = match &req.root {
-        None => RootFs::host(),
-        Some(dir) => match RootFs::at(dir) {
-            Ok(fs) => fs,
-            Err(e) => {
-                return Document::failed(
-                    Exit::Usage,
-                    format!(
-                        "--root {}: {e}. Next step: pass the directory where the system image is mounted",
-                        dir.display()
-                    ),
-                    Vec::new(),
-                )
-            }
-        },
+    let fs = match open_root(req.root.as_deref()) {
+        Ok(fs) => fs,
+        Err(message) => return Document::failed(Exit::Usage, message, Vec::new()),
     };
     let manager = distro::identify(&fs)
         .and_then(distro::classify)

@@ -23,6 +23,7 @@ use crate::plan::TRUSTED_PARAM;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
+use thiserror::Error;
 
 /// The module's counters.
 pub const STATS: &str = "/proc/net/toa_stats";
@@ -75,23 +76,29 @@ pub struct Net {
     pub prefix: u8,
 }
 
-/// Parses the module's `trusted` parameter (comma-separated, maybe a
-/// trailing newline; empty means "trust every sender").
-pub fn parse_trusted(text: &str) -> Result<Vec<Net>, String> {
-    let mut out = Vec::new();
-    for item in text
-        .trim()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        let (addr, prefix) = match item.split_once('/') {
+/// Why a text is not a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum NetError {
+    /// What comes before `/` is not an IPv4 or IPv6 address.
+    #[error("not an IPv4 or IPv6 address")]
+    NotAnAddress,
+    /// The prefix length is not a number up to the address's bits.
+    #[error("the prefix length must be 0 to {max}")]
+    BadPrefix {
+        /// 32 or 128.
+        max: u8,
+    },
+}
+
+impl Net {
+    /// `10.0.0.0/8`, `2001:db8::/32`; a bare address means just that host
+    /// (/32 or /128).
+    pub fn parse(text: &str) -> Result<Net, NetError> {
+        let (addr, prefix) = match text.split_once('/') {
             Some((a, p)) => (a, Some(p)),
-            None => (item, None),
+            None => (text, None),
         };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("trusted list entry {item:?} is not an address"))?;
+        let addr: IpAddr = addr.parse().map_err(|_| NetError::NotAnAddress)?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
@@ -99,11 +106,21 @@ pub fn parse_trusted(text: &str) -> Result<Vec<Net>, String> {
                 .parse::<u8>()
                 .ok()
                 .filter(|p| *p <= max)
-                .ok_or_else(|| format!("trusted list entry {item:?} has a bad prefix"))?,
+                .ok_or(NetError::BadPrefix { max })?,
         };
-        out.push(Net { addr, prefix });
+        Ok(Net { addr, prefix })
     }
-    Ok(out)
+}
+
+/// Parses the module's `trusted` parameter (comma-separated, maybe a
+/// trailing newline; empty means "trust every sender").
+pub fn parse_trusted(text: &str) -> Result<Vec<Net>, String> {
+    text.trim()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| Net::parse(item).map_err(|e| format!("trusted list entry {item:?}: {e}")))
+        .collect()
 }
 
 /// The addresses of one family's test connection.

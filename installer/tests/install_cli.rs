@@ -192,3 +192,46 @@ fn not_root_is_exit_3() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("root"), "{stderr}");
 }
+
+/// Copies `src` into `dst` (files and directories only, as the fixtures are).
+fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_toa_ko_nobody_installed_is_named_in_a_warning() {
+    let root = std::env::temp_dir().join(format!("toa-install-unaccounted-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    copy_tree(&fixture("debian-12"), &root);
+    let extra = root.join("lib/modules/6.1.0-27-amd64/extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    std::fs::write(extra.join("toa.ko"), b"someone else's module").unwrap();
+    let out = Command::cargo_bin("toa-install")
+        .unwrap()
+        .args(["--dry-run", "--json", "--compile", "--root"])
+        .arg(&root)
+        .args(["--kernel-release", "6.1.0-27-amd64"])
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = doc["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("/lib/modules/6.1.0-27-amd64/extra/toa.ko was there, installed neither by DKMS nor by toa-install")),
+        "{warnings:?}"
+    );
+    assert!(!doc["steps"].as_array().unwrap().is_empty());
+}

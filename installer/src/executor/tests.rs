@@ -2,10 +2,12 @@
 
 use super::fake::FakeEffects;
 use super::*;
+use crate::detect::Verbosity;
 use crate::detect::{self, Target};
 use crate::distro::table::lookup;
 use crate::kernel::{ArchSource, KernelInfo, ReleaseSource};
 use crate::plan::{self, Facts, MirrorSource, Options, State};
+use crate::progress::{Display, Reporter};
 use crate::security::{OurModule, SecurityState};
 use crate::sysroot::fake::FakeHost;
 use crate::sysroot::RootFs;
@@ -181,22 +183,30 @@ fn execute_with(
     (result, lines)
 }
 
+/// The compile plan for a Debian root without packages, and effects under
+/// which `dkms build` fails, leaving `make_log` as DKMS's make.log.
+fn failing_build(root: &Path, make_log: &str) -> (Plan, FakeEffects) {
+    let host = FakeHost::new(RELEASE, "#1", "x86_64");
+    let (facts, state) = facts_and_state(root, &host);
+    let plan = plan::plan(&facts, &trust(), &state).unwrap();
+    let log_path = format!("{DKMS}/build/make.log");
+    let fx = working_dkms(root).answer(
+        "dkms build",
+        false,
+        "Error! Bad return status for module build on kernel: 6.1.0-27-amd64 (x86_64)",
+        &[(&log_path, make_log)],
+    );
+    (plan, fx)
+}
+
 #[test]
 fn a_failed_build_leaves_the_root_byte_identical() {
     let dir = debian_root();
     let root = dir.path();
     let before = tree(root);
-    let host = FakeHost::new(RELEASE, "#1", "x86_64");
-    let (facts, state) = facts_and_state(root, &host);
-    let plan = plan::plan(&facts, &trust(), &state).unwrap();
-    let mut fx = working_dkms(root).answer(
-        "dkms build",
-        false,
-        "Error! Bad return status for module build on kernel: 6.1.0-27-amd64 (x86_64)",
-        &[(
-            &format!("{DKMS}/build/make.log"),
-            "CC [M] main.o\nmain.c:12:1: error: unknown type name 'kprobe'\nmake: *** [Makefile:14] Error 2\n",
-        )],
+    let (plan, mut fx) = failing_build(
+        root,
+        "CC [M] main.o\nmain.c:12:1: error: unknown type name 'kprobe'\nmake: *** [Makefile:14] Error 2\n",
     );
     let (result, _) = execute_with(&plan, &mut fx, &no_prebuilt(), &pass());
     let err = result.unwrap_err();
@@ -346,7 +356,12 @@ fn prebuilt_is_installed_and_indexed() {
     let plan = plan::plan(&facts, &options, &state).unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let ko = scratch.path().join("toa.ko");
-    fs::write(&ko, b"\x7fELF prebuilt").unwrap();
+    let module = crate::modinfo::fixture_ko(&[
+        ("version", "0.1.0"),
+        ("srcversion", "0123456789ABCDEF0123456"),
+        ("vermagic", "6.1.0-27-amd64 SMP mod_unload "),
+    ]);
+    fs::write(&ko, &module).unwrap();
     let mut fx = working_dkms(root);
     let (result, _) = execute_with(&plan, &mut fx, &Fetch(Ok(ko)), &pass());
     let outcome = result.unwrap();
@@ -361,11 +376,33 @@ fn prebuilt_is_installed_and_indexed() {
         }
     }
     let installed = root.join(format!("lib/modules/{RELEASE}/extra/toa.ko"));
-    assert_eq!(fs::read(&installed).unwrap(), b"\x7fELF prebuilt");
+    assert_eq!(fs::read(&installed).unwrap(), module);
     assert_eq!(
         fx.commands,
         ["depmod -a 6.1.0-27-amd64", "modprobe toa"],
         "no compiler, no package manager"
+    );
+    // The record names the file by its srcversion, so the next run knows
+    // the toa.ko at extra/ for a prebuilt it copied, not DKMS's.
+    let recorded: StateFile =
+        serde_json::from_slice(&fs::read(root.join("var/lib/toa-install/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(recorded.source, "prebuilt");
+    assert_eq!(
+        recorded.srcversion.as_deref(),
+        Some("0123456789ABCDEF0123456")
+    );
+    let (facts, state) = facts_and_state(root, &host);
+    assert_eq!(state.installed, crate::installed::Owner::Prebuilt);
+    assert!(state.recorded);
+    let again = plan::plan(&facts, &options, &state).unwrap();
+    assert!(
+        !again
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::FetchPrebuilt { .. })),
+        "{}",
+        again.render()
     );
 }
 
@@ -461,32 +498,127 @@ fn commands_time_out_with_their_children() {
         &["-c", "sleep 30 & sleep 30; echo never"],
         Duration::from_millis(300),
     );
-    let err = run_command(&cmd).unwrap_err();
+    let err = run_command(&cmd, &mut |_| {}).unwrap_err();
     assert!(matches!(err, RunError::TimedOut { .. }), "{err}");
     assert!(
         start.elapsed() < Duration::from_secs(5),
         "{:?}",
         start.elapsed()
     );
-    let err = run_command(&Cmd::new(
-        "toa-no-such-program",
-        &[],
-        Duration::from_secs(1),
-    ))
+    let err = run_command(
+        &Cmd::new("toa-no-such-program", &[], Duration::from_secs(1)),
+        &mut |_| {},
+    )
     .unwrap_err();
     assert!(matches!(err, RunError::NotFound { .. }));
+    let mut lines = Vec::new();
     let out = run_command(
         &Cmd::new(
             "sh",
-            &["-c", "echo $X; echo oops >&2; exit 3"],
+            &[
+                "-c",
+                "echo $X; echo oops >&2; printf 'get 1%%\\rget 100%%\\n'; exit 3",
+            ],
             Duration::from_secs(5),
         )
         .env("X", "hello"),
+        &mut |l| lines.push(l.to_owned()),
     )
     .unwrap();
     assert_eq!((out.success, out.code), (false, Some(3)));
     assert_eq!(
         (out.stdout.as_str(), out.stderr.as_str()),
-        ("hello\n", "oops\n")
+        ("hello\nget 1%\rget 100%\n", "oops\n")
     );
+    // Each line as it comes; a line rewritten with \r in its last state.
+    lines.sort();
+    assert_eq!(lines, ["get 100%", "hello", "oops"]);
+}
+
+#[test]
+fn a_child_left_running_with_the_pipes_does_not_hold_the_command() {
+    let start = Instant::now();
+    let out = run_command(
+        &Cmd::new(
+            "sh",
+            &["-c", "sleep 4 & echo started"],
+            Duration::from_secs(30),
+        ),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(out.success);
+    assert_eq!(out.stdout, "started\n");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// A failed build as each verbosity shows it: the reporter writes to
+/// memory; the timestamps are cut off.
+fn failed_build_transcript(display: Display, verbosity: Verbosity) -> Vec<String> {
+    let dir = debian_root();
+    let (plan, mut fx) = failing_build(dir.path(), "make: *** Error 2\n");
+    let mut reporter = Reporter::new(Vec::new(), display, verbosity);
+    let mut services = Services {
+        fetcher: &no_prebuilt(),
+        verifier: &pass(),
+        trusted: None,
+        progress: &mut reporter,
+    };
+    let err = execute(&plan, &mut fx, &mut services).unwrap_err();
+    assert_eq!(err.category, Exit::BuildFailed);
+    // Whatever the display, no spinner outlives the failed command.
+    assert!(!reporter.spinning());
+    String::from_utf8(reporter.into_inner())
+        .unwrap()
+        .lines()
+        .map(|l| l.split_once("s] ").unwrap().1.to_owned())
+        .collect()
+}
+
+#[test]
+fn quiet_runs_print_nothing_even_when_they_fail() {
+    for display in [Display::Bar, Display::Lines] {
+        assert!(failed_build_transcript(display, Verbosity::Quiet).is_empty());
+    }
+}
+
+#[test]
+fn normal_runs_print_one_line_per_step_and_no_commands() {
+    let lines = failed_build_transcript(Display::Lines, Verbosity::Normal);
+    assert!(lines.iter().all(|l| l.starts_with('[')), "{lines:#?}");
+    assert!(
+        lines.last().unwrap().contains("build toa.ko: dkms build"),
+        "{lines:#?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("running:")));
+}
+
+#[test]
+fn verbose_runs_show_each_command_its_time_and_a_failure_s_output() {
+    let lines = failed_build_transcript(Display::Lines, Verbosity::Verbose);
+    let build = "dkms build -m toa -v 0.1.0 -k 6.1.0-27-amd64";
+    let at = lines
+        .iter()
+        .position(|l| *l == format!("  running: {build}"))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(
+        lines[at + 1].starts_with("  failed (exit status 1) in ")
+            && lines[at + 1].ends_with(&format!("s: {build}")),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines[at + 3],
+        "    | Error! Bad return status for module build on kernel: 6.1.0-27-amd64 (x86_64)"
+    );
+    // Commands that worked, with their time, and the undo's own commands.
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("  ok in ") && l.ends_with("s: dkms add -m toa -v 0.1.0")));
+    assert!(lines
+        .iter()
+        .any(|l| l == "  running: dkms remove -m toa -v 0.1.0 --all"));
 }

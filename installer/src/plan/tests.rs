@@ -146,8 +146,9 @@ fn installed_state(facts: &Facts, trusted: &str) -> State {
         source_in_place: true,
         dkms_added: true,
         dkms_built: true,
-        dkms_installed: true,
-        prebuilt_installed: false,
+        installed: Owner::Dkms {
+            version: bundle::VERSION.to_owned(),
+        },
         modprobe_conf: Some(modprobe_conf(&[trusted.to_owned()])),
         autoload_conf: Some(autoload_conf()),
         dkms_signing_key: false,
@@ -204,7 +205,7 @@ fn a_run_killed_before_persisting_converges() {
         [
             "verify: TOA handshakes over IPv4 and IPv6 in a private network namespace must reach accept() and getpeername()",
             "write /etc/modules-load.d/toa.conf (mode 0644)",
-            "record the installation (already installed) in /var/lib/toa-install/state.json",
+            "record the installation (dkms) in /var/lib/toa-install/state.json",
         ]
     );
 }
@@ -376,8 +377,13 @@ fn state_is_read_through_the_traits() {
     let state = State::read(&fs, &host, &f, None);
     assert_eq!(state.live_trusted.as_deref(), Some("10.0.0.0/8"));
     assert!(state.source_in_place);
-    assert!(state.dkms_added && state.dkms_built && state.dkms_installed);
-    assert!(!state.prebuilt_installed);
+    assert!(state.dkms_added && state.dkms_built);
+    assert_eq!(
+        state.installed,
+        Owner::Dkms {
+            version: "0.1.0".to_owned()
+        }
+    );
     assert_eq!(
         state.installed_packages,
         ["gcc", "linux-headers-6.1.0-27-amd64"]

@@ -2,8 +2,11 @@
 //! root with scripted commands.
 
 use super::*;
+use crate::detect::Verbosity;
 use crate::executor::fake::FakeEffects;
+use crate::progress::{Display, Reporter};
 use crate::sysroot::fake::FakeHost;
+use crate::sysroot::RootFs;
 use std::fs;
 
 const RELEASE: &str = "6.1.0-27-amd64";
@@ -34,6 +37,7 @@ fn state_file(packages: &[&str]) -> StateFile {
         source: "dkms".to_owned(),
         kernel_release: RELEASE.to_owned(),
         packages_installed: packages.iter().map(|p| (*p).to_owned()).collect(),
+        srcversion: None,
     }
 }
 
@@ -263,7 +267,7 @@ fn removes_everything_then_finds_nothing_to_do() {
             &[&dkms_dir, &dkms_ko],
         );
     let mut lines = Vec::new();
-    let outcome = execute(&p, &mut fx, &mut |l| lines.push(l.to_owned())).unwrap();
+    let outcome = execute(&p, &mut fx, &mut |l: &str| lines.push(l.to_owned())).unwrap();
     assert!(outcome.changed);
     assert_eq!(
         outcome.packages_removed,
@@ -302,7 +306,7 @@ fn removes_everything_then_finds_nothing_to_do() {
     );
     assert!(again.steps.is_empty(), "{again:?}");
     let mut fx = FakeEffects::new(r);
-    let outcome = execute(&again, &mut fx, &mut |_| {}).unwrap();
+    let outcome = execute(&again, &mut fx, &mut |_: &str| {}).unwrap();
     assert!(!outcome.changed);
     assert!(fx.commands.is_empty());
 }
@@ -320,7 +324,7 @@ fn a_module_in_use_stops_before_anything_is_removed() {
         "modprobe: FATAL: Module toa is in use.",
         &[],
     );
-    let err = execute(&p, &mut fx, &mut |_| {}).unwrap_err();
+    let err = execute(&p, &mut fx, &mut |_: &str| {}).unwrap_err();
     assert_eq!(err.category, Exit::LoadFailed);
     assert!(err.message.contains("toa_helper"), "{}", err.message);
     assert!(
@@ -345,7 +349,7 @@ fn rmmod_is_tried_when_modprobe_cannot_find_the_module_file() {
             &[],
         )
         .answer_removing("rmmod toa", &["/sys/module/toa"]);
-    execute(&p, &mut fx, &mut |_| {}).unwrap();
+    execute(&p, &mut fx, &mut |_: &str| {}).unwrap();
     assert_eq!(&fx.commands[..2], ["modprobe -r toa", "rmmod toa"]);
 }
 
@@ -360,7 +364,7 @@ fn dry_run_without_root_changes_nothing() {
             root: Some(root.path().to_path_buf()),
         },
         false,
-        &mut |_| {},
+        &mut |_: &str| {},
     );
     assert_eq!(doc.exit(), Exit::Ok);
     assert!(doc.plan.is_some());
@@ -370,7 +374,7 @@ fn dry_run_without_root_changes_nothing() {
 
 #[test]
 fn not_root_is_exit_3() {
-    let doc = run(&Request::default(), false, &mut |_| {});
+    let doc = run(&Request::default(), false, &mut |_: &str| {});
     assert_eq!(doc.exit(), Exit::NotRoot);
     let doc = run(
         &Request {
@@ -378,7 +382,7 @@ fn not_root_is_exit_3() {
             ..Request::default()
         },
         true,
-        &mut |_| {},
+        &mut |_: &str| {},
     );
     assert_eq!(doc.exit(), Exit::Usage);
 }
@@ -444,4 +448,51 @@ fn a_packaged_install_is_left_to_its_package() {
         "{:?}",
         p.warnings
     );
+}
+
+/// An uninstall whose `dkms remove` fails, as `verbosity` shows it (each
+/// on a fresh installed root).
+fn failing_uninstall_transcript(verbosity: Verbosity) -> String {
+    let root = installed_root();
+    let found = found_in(root.path());
+    let mut fx = FakeEffects::new(root.path())
+        .answer(
+            "dkms remove",
+            false,
+            "Error! Could not remove: the tree is locked",
+            &[],
+        )
+        .answer_removing("modprobe -r toa", &["/sys/module/toa"]);
+    let mut reporter = Reporter::new(Vec::new(), Display::Lines, verbosity);
+    let p = plan(&found, Options::default(), Some(PackageManager::Apt));
+    let err = execute(&p, &mut fx, &mut reporter).unwrap_err();
+    assert_eq!(err.category, Exit::BuildFailed);
+    String::from_utf8(reporter.into_inner()).unwrap()
+}
+
+#[test]
+fn verbose_uninstall_shows_each_command_and_why_it_failed() {
+    let verbose = failing_uninstall_transcript(Verbosity::Verbose);
+    assert!(
+        verbose.contains("s]   running: modprobe -r toa\n"),
+        "{verbose}"
+    );
+    assert!(verbose.contains("s: modprobe -r toa\n"), "{verbose}");
+    let dkms = format!("dkms remove toa/{} --all", crate::bundle::VERSION);
+    assert!(
+        verbose.contains(&format!("s]   running: {dkms}\n")),
+        "{verbose}"
+    );
+    assert!(
+        verbose.contains(&format!("s: {dkms}\n")) && verbose.contains("failed (exit status 1) in "),
+        "{verbose}"
+    );
+    assert!(
+        verbose.contains("s]     | Error! Could not remove: the tree is locked\n"),
+        "{verbose}"
+    );
+    let normal = failing_uninstall_transcript(Verbosity::Normal);
+    assert!(!normal.contains("running:"), "{normal}");
+    assert!(normal.contains("] [1/"), "{normal}");
+    assert!(failing_uninstall_transcript(Verbosity::Quiet).is_empty());
 }
