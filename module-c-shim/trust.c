@@ -206,7 +206,19 @@ module_param_cb(trusted, &toa_trusted_ops, NULL, 0644);
 MODULE_PARM_DESC(trusted,
 		 "Comma-separated IPv4/IPv6 CIDRs of the proxies; TOA from other senders is ignored (empty: trust every sender)");
 
-bool toa_trust_allows_ip4(__be32 saddr)
+static bool toa_cidr_contains(const struct toa_cidr *c, int family,
+			      const void *addr)
+{
+	if (c->family != family)
+		return false;
+	if (family == AF_INET)
+		return !((*(const __be32 *)addr ^ c->net.ip4) &
+			 inet_make_mask(c->prefix));
+	return ipv6_prefix_equal(addr, &c->net.ip6, c->prefix);
+}
+
+/* An empty list trusts every sender. */
+static bool toa_trust_allows(int family, const void *addr)
 {
 	const struct toa_trust_list *list;
 	bool allowed;
@@ -215,33 +227,20 @@ bool toa_trust_allows_ip4(__be32 saddr)
 	rcu_read_lock();
 	list = rcu_dereference(toa_trusted);
 	allowed = !list;
-	for (i = 0; list && !allowed && i < list->count; i++) {
-		const struct toa_cidr *c = &list->cidr[i];
-
-		allowed = c->family == AF_INET &&
-			  !((saddr ^ c->net.ip4) & inet_make_mask(c->prefix));
-	}
+	for (i = 0; list && !allowed && i < list->count; i++)
+		allowed = toa_cidr_contains(&list->cidr[i], family, addr);
 	rcu_read_unlock();
 	return allowed;
 }
 
+bool toa_trust_allows_ip4(__be32 saddr)
+{
+	return toa_trust_allows(AF_INET, &saddr);
+}
+
 bool toa_trust_allows_ip6(const struct in6_addr *saddr)
 {
-	const struct toa_trust_list *list;
-	bool allowed;
-	unsigned int i;
-
-	rcu_read_lock();
-	list = rcu_dereference(toa_trusted);
-	allowed = !list;
-	for (i = 0; list && !allowed && i < list->count; i++) {
-		const struct toa_cidr *c = &list->cidr[i];
-
-		allowed = c->family == AF_INET6 &&
-			  ipv6_prefix_equal(saddr, &c->net.ip6, c->prefix);
-	}
-	rcu_read_unlock();
-	return allowed;
+	return toa_trust_allows(AF_INET6, saddr);
 }
 
 /* Called once no probe can run any more. */
