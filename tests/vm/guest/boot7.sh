@@ -1,5 +1,5 @@
 #!/bin/bash
-# Boot 4, with module.sig_enforce=1 - scenario 5: the kernel loads signed modules only. The
+# Boot 7, with module.sig_enforce=1 - scenario 5: the kernel loads signed modules only. The
 # compile path and the prebuilt path must fail with exit 8 and a clear message, leaving the
 # system exactly as it was: refused up front when DKMS has no signing key (so it would build an
 # unsigned module) or for a prebuilt; and, once DKMS has a key the kernel does not trust (DKMS

@@ -38,6 +38,7 @@ ti() {
 exit_is() { [ "$(cat "$OUT/$1.rc")" = "$2" ]; }
 out_has() { grep -qF -- "$2" "$OUT/$1.out"; }
 err_has() { grep -qF -- "$2" "$OUT/$1.err"; }
+err_has_line() { grep -qxF -- "$2" "$OUT/$1.err"; }
 err_lacks() { ! grep -qF -- "$2" "$OUT/$1.err"; }
 is_loaded() { [ -d /sys/module/toa ]; }
 not_loaded() { ! is_loaded; }
@@ -94,4 +95,52 @@ compiler_trap() {
 }
 no_compiler_call() {
 	[ ! -s /run/toa-vm-compiler-calls ] || { echo "compiler calls:"; cat /run/toa-vm-compiler-calls; return 1; }
+}
+
+# package STATE: installed (dpkg says "install ok installed") or gone (not installed, no conffiles
+# left: never known, or purged)
+pkg_installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+pkg_gone() {
+	local status
+	status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 0
+	case $status in *" not-installed") return 0 ;; *) echo "$1: $status"; return 1 ;; esac
+}
+
+# apt_local on|off: with on, apt sees only the share's flat repository (the image's dkms package),
+# copied to /var/tmp so that apt's unprivileged _apt user can read it; off restores the sources
+apt_local() {
+	if [ "$1" = on ]; then
+		rm -rf /var/tmp/toa-apt
+		cp -a "$SHARE/apt" /var/tmp/toa-apt
+		chmod -R a+rX /var/tmp/toa-apt
+		mv /etc/apt/sources.list /etc/apt/sources.list.toa-vm-away
+		echo 'deb [trusted=yes] file:/var/tmp/toa-apt ./' >/etc/apt/sources.list
+	else
+		mv /etc/apt/sources.list.toa-vm-away /etc/apt/sources.list
+		rm -rf /var/tmp/toa-apt /var/lib/apt/lists/_var_tmp_toa-apt_*
+	fi
+}
+
+# every file toa-dkms and toa-install's packages own, and what DKMS made of them
+deb_leftovers() {
+	local f
+	for f in /usr/sbin/toa-install /usr/lib/modules-load.d/toa.conf /usr/share/doc/toa-dkms \
+		/usr/share/doc/toa-install /usr/share/man/man8/toa-install.8.gz; do
+		[ ! -e "$f" ] || echo "$f"
+	done
+	toa_leftovers
+}
+nothing_of_the_debs_left() {
+	local left
+	left=$(deb_leftovers)
+	[ -z "$left" ] || { echo "left behind:"; echo "$left"; return 1; }
+}
+
+# json_list FILE KEY: the items of the list KEY in pretty-printed JSON (toa-install's output, its
+# state file), one per line (the guest has no jq)
+json_list() {
+	awk -v key="\"$2\": [" '
+		index($0, key) { on = 1; if ($0 ~ /\]/) exit; next }
+		on && /\]/ { exit }
+		on { gsub(/^[ \t]*"|",?[ \t]*$/, ""); print }' "$1"
 }

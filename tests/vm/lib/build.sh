@@ -76,3 +76,34 @@ vm_signing_key() {
 	mkdir -p "$1"
 	cp "$cache/mok.key" "$cache/mok.pub" "$1/"
 }
+
+# vm_build_debs DIR: toa-dkms and toa-install .debs in DIR, made by packaging/deb/build with the
+# run's toa-install inside, for the package scenario (s6)
+vm_build_debs() {
+	local out=$1 t
+	t=$(now)
+	rm -rf "$out"
+	mkdir -p "$out"
+	TOA_INSTALL_BINARY=$VM_INSTALLER "$VM_TOP/packaging/deb/build" --out "$out" \
+		>"$VM_CACHE/logs/deb-build.log" 2>&1 ||
+		{ tail -n 30 "$VM_CACHE/logs/deb-build.log" >&2; die "packaging/deb/build failed (log: $VM_CACHE/logs/deb-build.log)"; }
+	log "debs: $(cd "$out" && echo *.deb) in $(since "$t") s"
+}
+
+# vm_apt_repo DIR: a flat apt repository in DIR holding the image's own dkms package (from
+# debootstrap's cache), so that the guest, which has no network, can let toa-install install a
+# missing dkms with apt-get (s7)
+vm_apt_repo() {
+	local out=$1 version deb
+	# shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
+	version=$(chroot "$VM_ROOT" dpkg-query -W -f='${Version}' dkms) ||
+		die "dkms is not installed in the image $VM_ROOT"
+	deb=$VM_CACHE/debs/dkms_${version//:/%3a}_all.deb
+	[ -s "$deb" ] || die "$deb is missing from debootstrap's cache: remove $VM_CACHE/rootfs-* to remake it"
+	rm -rf "$out"
+	mkdir -p "$out"
+	cp "$deb" "$out/"
+	(cd "$out" && dpkg-scanpackages --multiversion . /dev/null >Packages 2>"$VM_CACHE/logs/scanpackages.log") ||
+		die "dpkg-scanpackages failed (log: $VM_CACHE/logs/scanpackages.log)"
+	grep -q '^Package: dkms$' "$out/Packages" || die "$out/Packages lists no dkms"
+}
