@@ -4,22 +4,30 @@
 # `toa-install mirror build` against the guest's own headers, in a chroot of the guest tree (native
 # speed, the guest's gcc).
 
-# sets VM_INSTALLER to a static toa-install built from this checkout
-vm_build_installer() {
-	local target=$VM_CACHE/target t
+# vm_static_binary PACKAGE: builds the workspace package PACKAGE as one static binary (cargo
+# --release, crt-static, one target dir in the cache for every package so that shared dependencies
+# are built once) and prints its path
+vm_static_binary() {
+	local package=$1 target=$VM_CACHE/target bin t
 	t=$(now)
-	log "build: static toa-install (cargo --release, target dir $target)"
+	log "build: static $package (cargo --release, target dir $target)"
 	mkdir -p "$VM_CACHE/logs"
 	(cd "$VM_TOP" && RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --locked \
-		--target x86_64-unknown-linux-gnu -p toa-install --target-dir "$target") \
-		>"$VM_CACHE/logs/cargo.log" 2>&1 ||
-		{ tail -n 30 "$VM_CACHE/logs/cargo.log" >&2; die "cargo build failed (log: $VM_CACHE/logs/cargo.log)"; }
-	VM_INSTALLER=$target/x86_64-unknown-linux-gnu/release/toa-install
+		--target x86_64-unknown-linux-gnu -p "$package" --target-dir "$target") \
+		>"$VM_CACHE/logs/cargo-$package.log" 2>&1 ||
+		{ tail -n 30 "$VM_CACHE/logs/cargo-$package.log" >&2; die "cargo build failed (log: $VM_CACHE/logs/cargo-$package.log)"; }
+	bin=$target/x86_64-unknown-linux-gnu/release/$package
 	# static-pie: no interpreter, so it runs in the guest whatever its libc
-	if readelf -l "$VM_INSTALLER" | grep -q 'Requesting program interpreter'; then
-		die "$VM_INSTALLER is dynamically linked"
+	if readelf -l "$bin" | grep -q 'Requesting program interpreter'; then
+		die "$bin is dynamically linked"
 	fi
-	log "build: toa-install ready in $(since "$t") s"
+	log "build: $package ready in $(since "$t") s"
+	printf '%s\n' "$bin"
+}
+
+# sets VM_INSTALLER to a static toa-install built from this checkout
+vm_build_installer() {
+	VM_INSTALLER=$(vm_static_binary toa-install)
 }
 
 # build a mirror for the guest kernel into $1 with `toa-install mirror build`, in a chroot of
