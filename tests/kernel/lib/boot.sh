@@ -18,11 +18,11 @@ boot_kernel() {
 	shift 3
 	kern=$(kernel_boot_image "$K") || { echo "no kernel image in $K's packages" >&2; return 1; }
 	rm -f "$serial"
-	# Single-threaded TCG: two vCPUs interleave on one host thread.  With
-	# multi-threaded TCG, registering kprobes while another vCPU runs the
-	# probed function crashes Debian 6.1/6.12 guests (RIP 0 from
-	# __sk_destruct) even for a trivial module of three empty kprobes;
-	# one vCPU or thread=single never does (tests/kernel/README.md).
+	# Single-threaded TCG: two vCPUs interleave on one host thread.
+	# Multi-threaded TCG in QEMU < 8.1 (Debian 12 has 7.2) can run stale
+	# translations of kernel text another vCPU just patched, so any
+	# module registering kprobes under load can crash the guest; QEMU
+	# 10.0.2 does not (tests/kernel/README.md).
 	qemu-system-x86_64 -accel "${TOA_QEMU_ACCEL:-tcg,thread=single}" -m 1024 -smp "${BOOT_SMP:-2}" \
 		-display none -monitor none -serial "file:$serial" -no-reboot "$@" \
 		-kernel "$kern" -initrd "$initrd" -append "$APPEND_BASE ${TOA_BOOT_APPEND:-}" \

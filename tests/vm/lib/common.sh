@@ -9,8 +9,9 @@ VM_MIRROR=${TOA_VM_APT_MIRROR:-http://deb.debian.org/debian}
 VM_PACKAGES=systemd-sysv,udev,kmod,dkms,gcc,make,libc6-dev,linux-image-amd64,linux-headers-amd64,initramfs-tools,iproute2
 VM_TIMEOUT=${TOA_VM_TIMEOUT:-900}
 VM_MEM=${TOA_VM_MEM:-2048}
-# Multi-threaded TCG with 2 vCPUs crashes Debian 6.1/6.12 guests when kprobes are registered while
-# sockets close (RIP 0 in __sk_destruct, any kprobe module): one TCG thread for both vCPUs.
+# Multi-threaded TCG in QEMU < 8.1 (Debian 12 has 7.2) can run stale translations of kernel text
+# another vCPU patched, which crashes guests registering kprobes (tests/kernel/README.md): one TCG
+# thread for both vCPUs.
 VM_ACCEL=${TOA_VM_ACCEL:-tcg,thread=single}
 VM_SMP=${TOA_VM_SMP:-2}
 
