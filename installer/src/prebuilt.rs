@@ -12,7 +12,7 @@ use crate::executor::{FetchFailure, Fetcher};
 use crate::mirror::{self, Index, INDEX};
 use crate::modinfo::{self, vermagic_release};
 use crate::plan::{MirrorSource, Step};
-pub use crate::progress::Display;
+use crate::progress::Display;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use std::fs;
