@@ -10,9 +10,11 @@
 
 use crate::exit::{Categorized, Exit};
 use crate::installed;
+use crate::layout::{prebuilt_path, MODULE, STATE_DIR, STATE_FILE, TRUSTED_PARAM, UNDO_LOG};
 use crate::load;
-use crate::plan::{prebuilt_path, Cmd, Plan, Source, Step, MODULE, STATE_DIR, TRUSTED_PARAM};
+use crate::plan::{Cmd, Plan, Source, Step};
 use crate::progress::Progress;
+pub use crate::state::StateFile;
 use crate::{bundle, bundle::MODULE_SOURCE};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -23,14 +25,6 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
-
-/// The undo log of the run in progress.
-pub const UNDO_LOG: &str = "/var/lib/toa-install/undo.json";
-/// The state file of the installation.
-pub const STATE_FILE: &str = "/var/lib/toa-install/state.json";
-/// One run at a time: an exclusive `flock` on this file. It lives on the
-/// runtime file system so that it never outlives a boot.
-pub const LOCK_FILE: &str = "/run/toa-install.lock";
 
 /// How a command ended.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -601,23 +595,6 @@ pub struct Services<'a> {
     pub progress: &'a mut dyn Progress,
 }
 
-/// The state file: what is installed, for `status` and `uninstall`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StateFile {
-    /// The module version.
-    pub version: String,
-    /// `prebuilt`, `dkms` or `installed` (found in place).
-    pub source: String,
-    /// The kernel release.
-    pub kernel_release: String,
-    /// Packages toa-install installed (removed by `uninstall --purge-deps`).
-    pub packages_installed: Vec<String>,
-    /// The `srcversion` of the prebuilt toa.ko copied into place, which
-    /// tells it from another toa.ko at the same path (DKMS's on EL).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub srcversion: Option<String>,
-}
-
 /// Runs a plan. On failure, undoes what this run did and says what is left.
 pub fn execute(
     plan: &Plan,
@@ -917,12 +894,7 @@ impl Run<'_> {
                 }
                 let state = StateFile {
                     version: bundle::VERSION.to_owned(),
-                    source: match source {
-                        Source::Installed => "installed",
-                        Source::Prebuilt => "prebuilt",
-                        Source::Dkms => "dkms",
-                    }
-                    .to_owned(),
+                    source: *source,
                     kernel_release: kernel_release.clone(),
                     packages_installed: packages,
                     srcversion: match source {

@@ -3,12 +3,11 @@
 //! fetcher and the namespace self-test.
 
 use crate::distro;
-use crate::executor::{
-    execute, require_root, HostEffects, Outcome, RunLock, Services, StepTiming, LOCK_FILE,
-};
+use crate::executor::{execute, require_root, HostEffects, Outcome, RunLock, Services, StepTiming};
 use crate::exit::{Categorized, Exit};
 use crate::installed::Owner;
 use crate::kernel::KernelInfo;
+use crate::layout::LOCK_FILE;
 use crate::plan::{self, Facts, MirrorSource, Options, Plan, State};
 use crate::prebuilt::MirrorFetcher;
 use crate::progress::{Display, Progress};

@@ -18,18 +18,11 @@
 //! The same rules serve every distribution family, `install`, `status` and
 //! `uninstall`.
 
-use crate::executor::StateFile;
+use crate::layout::{prebuilt_path, DKMS_TREE, MODULE_FILES};
 use crate::modinfo;
-use crate::plan::prebuilt_path;
+use crate::state::{Source, StateFile};
 use crate::sysroot::SystemFs;
 use serde::Serialize;
-
-/// DKMS's tree for toa: one directory per registered version, and one
-/// `kernel-<release>-<arch>` link per kernel it is installed for.
-pub const DKMS_TREE: &str = "/var/lib/dkms/toa";
-
-/// The names a module DKMS built or installed may have.
-const MODULE_FILES: [&str; 4] = ["toa.ko", "toa.ko.xz", "toa.ko.zst", "toa.ko.gz"];
 
 /// Where DKMS installs toa under `/lib/modules/<release>`: `/extra` as
 /// `dkms.conf` asks, `updates/dkms` where the distribution's DKMS overrides
@@ -84,7 +77,7 @@ pub fn owner(fs: &dyn SystemFs, release: &str, state: Option<&StateFile>) -> Own
     let file = fs.read(&path).ok();
     if let Some(bytes) = &file {
         let recorded = state.is_some_and(|s| {
-            s.source == "prebuilt"
+            s.source == Source::Prebuilt
                 && s.kernel_release == release
                 && (s.srcversion.is_none() || s.srcversion == srcversion(bytes))
         });

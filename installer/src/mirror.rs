@@ -244,7 +244,7 @@ pub fn build(
         let ko = compile(tree, &info)?;
         let file = format!(
             "{}-{}-{}-{}.tar.gz",
-            crate::plan::MODULE,
+            crate::layout::MODULE,
             bundle::VERSION,
             info.release,
             info.arch

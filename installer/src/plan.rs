@@ -11,11 +11,16 @@
 
 use crate::bundle::{self, MODULE_SOURCE};
 use crate::distro::{Distro, DistroRow, DkmsSource, PackageManager};
-use crate::executor::{StateFile, STATE_FILE};
 use crate::exit::{Categorized, Exit};
 use crate::installed::{self, Owner};
 use crate::kernel::{HeaderPackage, KernelInfo};
+use crate::layout::{
+    prebuilt_path, source_dir, DKMS_MOK_KEY, DKMS_TREE, MODPROBE_CONF, MODULE, MODULE_FILES,
+    STATE_FILE, TRUSTED_PARAM,
+};
 use crate::security::{LoadedToa, SecurityIssue, SecurityState};
+pub use crate::state::Source;
+use crate::state::StateFile;
 use crate::sysroot::{Host, SystemFs};
 use crate::verify::{Net, NetError};
 use serde::Serialize;
@@ -23,17 +28,6 @@ use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 use thiserror::Error;
-
-/// The module's name, as `modprobe` and `/sys/module` know it.
-pub const MODULE: &str = "toa";
-/// Where toa-install keeps its state file, undo log and lock.
-pub const STATE_DIR: &str = "/var/lib/toa-install";
-/// Options for the module at load time.
-pub const MODPROBE_CONF: &str = "/etc/modprobe.d/toa.conf";
-/// The signing key DKMS uses when it exists (enrolled with `mokutil`).
-pub const DKMS_MOK_KEY: &str = "/var/lib/dkms/mok.pub";
-/// The live `trusted` parameter of a loaded module.
-pub const TRUSTED_PARAM: &str = "/sys/module/toa/parameters/trusted";
 
 /// An external command with its arguments, environment and time limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -150,18 +144,6 @@ impl fmt::Display for MirrorSource {
             MirrorSource::Dir(dir) => write!(f, "{dir} (offline)"),
         }
     }
-}
-
-/// How toa.ko gets onto the system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Source {
-    /// Nothing to build: it is already installed.
-    Installed,
-    /// A verified prebuilt module from a mirror.
-    Prebuilt,
-    /// Compiled on this host through DKMS.
-    Dkms,
 }
 
 /// One thing the installer does.
@@ -295,7 +277,7 @@ impl Step {
                              namespace must reach accept() and getpeername()"
                 .to_owned(),
             Step::RecordState { source, .. } => format!(
-                "record the installation ({}) in {STATE_DIR}/state.json",
+                "record the installation ({}) in {STATE_FILE}",
                 match source {
                     Source::Installed => "already installed",
                     Source::Prebuilt => "prebuilt",
@@ -415,8 +397,8 @@ impl State {
             .iter()
             .all(|f| fs.read(&format!("{src}/{}", f.path)).ok().as_deref() == Some(f.contents))
             && fs.read_to_string(&format!("{src}/dkms.conf")).ok() == Some(dkms_conf());
-        let dkms_dir = format!("/var/lib/dkms/{MODULE}/{version}");
-        let built = ["toa.ko", "toa.ko.xz", "toa.ko.zst", "toa.ko.gz"]
+        let dkms_dir = format!("{DKMS_TREE}/{version}");
+        let built = MODULE_FILES
             .iter()
             .any(|name| fs.exists(&format!("{dkms_dir}/{release}/{arch}/module/{name}")));
         let read = |p: &str| fs.read_to_string(p).ok();
@@ -426,7 +408,8 @@ impl State {
             .and_then(|b| serde_json::from_slice(&b).ok());
         let installed = installed::owner(fs, release, state_file.as_ref());
         let recorded = state_file.is_some_and(|s| {
-            s.kernel_release == release && installed.source_name().is_none_or(|n| s.source == n)
+            s.kernel_release == release
+                && installed.source_name().is_none_or(|n| s.source.name() == n)
         });
         State {
             loaded: Some(facts.security.toa_module.clone()),
@@ -532,16 +515,6 @@ pub fn parse_rpm_query(asked: &[String], stdout: &str) -> BTreeSet<String> {
         .filter(|(_, line)| !line.contains("is not installed"))
         .map(|(name, _)| name.clone())
         .collect()
-}
-
-/// `/usr/src/toa-<version>`.
-pub fn source_dir() -> String {
-    format!("/usr/src/{MODULE}-{}", bundle::VERSION)
-}
-
-/// Where a prebuilt module is installed.
-pub fn prebuilt_path(release: &str) -> String {
-    format!("/lib/modules/{release}/extra/{MODULE}.ko")
 }
 
 /// `dkms/dkms.conf`, the project's one DKMS configuration, with

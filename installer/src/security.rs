@@ -8,6 +8,7 @@
 
 use crate::distro::Family;
 use crate::exit::{Categorized, Exit};
+use crate::layout::TOA_SYSFS;
 use crate::sysroot::{Host, SystemFs};
 use serde::Serialize;
 use thiserror::Error;
@@ -26,7 +27,6 @@ const SUSE_MODPROBE_CONFS: &[&str] = &[
     "/usr/lib/modprobe.d/10-unsupported-modules.conf",
     "/lib/modprobe.d/10-unsupported-modules.conf",
 ];
-const TOA_SYSFS: &str = "/sys/module/toa";
 
 /// Whether the firmware boots with Secure Boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -2,21 +2,16 @@
 //! installed, whether it loads at boot, whom it trusts, and its counters.
 //! Reads files only; changes nothing.
 
-use crate::executor::{StateFile, STATE_FILE};
 use crate::installed::{self, Owner};
-use crate::plan::{MODPROBE_CONF, MODULE, TRUSTED_PARAM};
+use crate::layout::{
+    AUTOLOAD_CONF, MODPROBE_CONF, MODULE, OSRELEASE, STATE_FILE, STATS, TOA_SYSFS, TRUSTED_PARAM,
+};
+use crate::state::{Source, StateFile};
 use crate::sysroot::SystemFs;
-use crate::verify::{parse_stats, STATS};
+use crate::verify::parse_stats;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-
-/// Where boot-time loading is configured (every supported distribution
-/// boots with systemd).
-pub const AUTOLOAD_CONF: &str = "/etc/modules-load.d/toa.conf";
-const TOA_SYSFS: &str = "/sys/module/toa";
-/// The running kernel's release.
-const OSRELEASE: &str = "/proc/sys/kernel/osrelease";
 
 /// What `status` reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -109,14 +104,14 @@ pub fn gather(fs: &dyn SystemFs) -> Status {
             ));
             None
         }
-        (Owner::Nothing, state) => state.as_ref().map(|s| s.source.clone()),
+        (Owner::Nothing, state) => state.as_ref().map(|s| s.source.name().to_owned()),
     };
     if let (Owner::Dkms { version }, Some(s), Some(r)) = (&owner, &state, &release) {
-        if s.source != "dkms" && &s.kernel_release == r {
+        if s.source != Source::Dkms && &s.kernel_release == r {
             warnings.push(format!(
                 "{STATE_FILE} says toa was installed as {}, but DKMS installed toa {version} for \
                  {r}: that is the module in place. Next step: run `toa-install` to update the record",
-                s.source
+                s.source.name()
             ));
         }
     }

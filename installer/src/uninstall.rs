@@ -12,15 +12,15 @@
 
 use crate::distro::{self, PackageManager};
 use crate::executor::{
-    dkms_failed, require_root, run_reported, Effects, ExecError, RunLock, StateFile, STATE_FILE,
+    dkms_failed, require_root, run_reported, Effects, ExecError, RunLock, StateFile,
 };
 use crate::exit::{Categorized, Exit};
 use crate::install::ErrorDoc;
 use crate::installed;
-use crate::plan::{installed_packages, Cmd, MODPROBE_CONF, MODULE, STATE_DIR};
+use crate::layout::{MODPROBE_CONF, MODULE, STATE_DIR, STATE_FILE};
+use crate::plan::{installed_packages, Cmd};
 use crate::progress::Progress;
 use crate::security::{LoadedToa, OurModule, SecurityState};
-use crate::status::AUTOLOAD_CONF;
 use crate::sysroot::{open_root, Host, RealHost, SystemFs};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -29,8 +29,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use crate::installed::DKMS_TREE;
-const TOA_SYSFS: &str = "/sys/module/toa";
+use crate::layout::{AUTOLOAD_CONF, DKMS_TREE, TOA_SYSFS};
 const UNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 const DKMS_REMOVE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 const DEPMOD_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -176,7 +175,7 @@ impl Found {
         let prebuilt = sorted_dir(fs, "/lib/modules")
             .into_iter()
             .filter(|release| {
-                fs.exists(&crate::plan::prebuilt_path(release))
+                fs.exists(&crate::layout::prebuilt_path(release))
                     && !installed::prebuilt_path_is_dkms_build(fs, release)
             })
             .collect();
@@ -401,7 +400,7 @@ pub fn plan(found: &Found, options: Options, manager: Option<PackageManager>) ->
     }
     for release in &found.prebuilt {
         steps.push(Step::RemoveFile {
-            path: crate::plan::prebuilt_path(release),
+            path: crate::layout::prebuilt_path(release),
             purpose: format!("the prebuilt module for {release}"),
         });
         steps.push(Step::Depmod {
@@ -701,7 +700,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
             plan: Some(plan),
         };
     }
-    let _lock = match RunLock::acquire(Path::new(crate::executor::LOCK_FILE)) {
+    let _lock = match RunLock::acquire(Path::new(crate::layout::LOCK_FILE)) {
         Ok(l) => l,
         Err(e) => return Document::failed(e.category, e.message, plan.warnings),
     };

@@ -18,15 +18,14 @@
 //! (correctly) ignored, and says so.
 
 use crate::executor::Verifier;
+use crate::layout::{STATS, TRUSTED_PARAM};
 use crate::peer::{toa_option, CloseMode, ConnectSpec, Peer, PeerConfig};
-use crate::plan::TRUSTED_PARAM;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
 /// The module's counters.
-pub const STATS: &str = "/proc/net/toa_stats";
 /// The TOA option kind the test sends.
 pub const KIND: u8 = 254;
 /// The injected client addresses (TEST-NET-3, 2001:db8:c::/48).

@@ -80,7 +80,7 @@ impl Autoload {
     /// The file the installer writes.
     pub const fn path(self) -> &'static str {
         match self {
-            Autoload::SystemdModulesLoad => "/etc/modules-load.d/toa.conf",
+            Autoload::SystemdModulesLoad => crate::layout::AUTOLOAD_CONF,
         }
     }
 }

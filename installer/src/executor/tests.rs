@@ -289,7 +289,7 @@ fn a_second_run_changes_nothing() {
     let recorded: StateFile =
         serde_json::from_slice(&fs::read(root.join("var/lib/toa-install/state.json")).unwrap())
             .unwrap();
-    assert_eq!(recorded.source, "dkms");
+    assert_eq!(recorded.source, Source::Dkms);
     assert_eq!(recorded.kernel_release, RELEASE);
 
     let (facts, state) = facts_and_state(root, &host);
@@ -387,7 +387,7 @@ fn prebuilt_is_installed_and_indexed() {
     let recorded: StateFile =
         serde_json::from_slice(&fs::read(root.join("var/lib/toa-install/state.json")).unwrap())
             .unwrap();
-    assert_eq!(recorded.source, "prebuilt");
+    assert_eq!(recorded.source, Source::Prebuilt);
     assert_eq!(
         recorded.srcversion.as_deref(),
         Some("0123456789ABCDEF0123456")

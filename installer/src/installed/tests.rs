@@ -6,8 +6,8 @@ use super::*;
 use crate::bundle;
 use crate::distro::table::lookup;
 use crate::distro::PackageManager;
-use crate::executor::STATE_FILE;
 use crate::kernel::{ArchSource, KernelInfo, ReleaseSource};
+use crate::layout::STATE_FILE;
 use crate::modinfo::fixture_ko;
 use crate::plan::{self, Facts, Options, Source, State, Step};
 use crate::security::{LoadedToa, Lockdown, SecureBoot, SecurityState};
@@ -69,10 +69,10 @@ fn dkms_installed(root: &Path, release: &str, dest: &str) {
     );
 }
 
-fn state_file(source: &str, release: &str, srcversion: Option<&str>) -> StateFile {
+fn state_file(source: Source, release: &str, srcversion: Option<&str>) -> StateFile {
     StateFile {
         version: bundle::VERSION.to_owned(),
-        source: source.to_owned(),
+        source,
         kernel_release: release.to_owned(),
         packages_installed: Vec::new(),
         srcversion: srcversion.map(str::to_owned),
@@ -257,8 +257,11 @@ fn el_prebuilt_at_extra_with_its_state_file_is_prebuilt() {
     let dir = root(EL);
     let r = dir.path();
     let ko = prebuilt_ko(EL);
-    put(r, &plan::prebuilt_path(EL), &ko);
-    record(r, &state_file("prebuilt", EL, srcversion(&ko).as_deref()));
+    put(r, &crate::layout::prebuilt_path(EL), &ko);
+    record(
+        r,
+        &state_file(Source::Prebuilt, EL, srcversion(&ko).as_deref()),
+    );
     // DKMS has the source registered, but built nothing for this kernel.
     fs::create_dir_all(r.join(format!("var/lib/dkms/toa/{}/source", bundle::VERSION))).unwrap();
     assert_eq!(owner_in(r, EL), Owner::Prebuilt);
@@ -283,13 +286,13 @@ fn el_prebuilt_at_extra_with_its_state_file_is_prebuilt() {
 fn a_file_whose_srcversion_is_not_the_recorded_one_is_replaced() {
     let dir = root(EL);
     let r = dir.path();
-    put(r, &plan::prebuilt_path(EL), &prebuilt_ko(EL));
+    put(r, &crate::layout::prebuilt_path(EL), &prebuilt_ko(EL));
     record(
         r,
-        &state_file("prebuilt", EL, Some("0123456789ABCDEF0123456")),
+        &state_file(Source::Prebuilt, EL, Some("0123456789ABCDEF0123456")),
     );
     let unaccounted = Owner::Unaccounted {
-        path: plan::prebuilt_path(EL),
+        path: crate::layout::prebuilt_path(EL),
     };
     assert_eq!(owner_in(r, EL), unaccounted);
     let facts = rocky9(LoadedToa::NotLoaded);
@@ -299,7 +302,10 @@ fn a_file_whose_srcversion_is_not_the_recorded_one_is_replaced() {
     status_warns(r, None, "neither by DKMS nor by toa-install");
     // A state file for another kernel, or none, does not account for it
     // either.
-    record(r, &state_file("prebuilt", "5.14.0-1.el9.x86_64", None));
+    record(
+        r,
+        &state_file(Source::Prebuilt, "5.14.0-1.el9.x86_64", None),
+    );
     assert_eq!(owner_in(r, EL), unaccounted);
     fs::remove_file(r.join(STATE_FILE.trim_start_matches('/'))).unwrap();
     assert_eq!(owner_in(r, EL), unaccounted);
@@ -312,14 +318,18 @@ fn a_stale_state_file_claiming_prebuilt_loses_to_dkms() {
     dkms_installed(r, EL, "extra");
     record(
         r,
-        &state_file("prebuilt", EL, srcversion(&prebuilt_ko(EL)).as_deref()),
+        &state_file(
+            Source::Prebuilt,
+            EL,
+            srcversion(&prebuilt_ko(EL)).as_deref(),
+        ),
     );
     let dkms = Owner::Dkms {
         version: bundle::VERSION.to_owned(),
     };
     assert_eq!(owner_in(r, EL), dkms);
     // Without a srcversion in the record, the file's bytes still decide.
-    record(r, &state_file("prebuilt", EL, None));
+    record(r, &state_file(Source::Prebuilt, EL, None));
     assert_eq!(owner_in(r, EL), dkms);
 
     // Loaded and persisted: the run only verifies and records DKMS.
@@ -340,7 +350,7 @@ fn a_stale_state_file_claiming_prebuilt_loses_to_dkms() {
         ]
     );
     // Once recorded, a second run changes nothing.
-    record(r, &state_file("dkms", EL, None));
+    record(r, &state_file(Source::Dkms, EL, None));
     let state = state_in(r, &facts);
     assert!(state.recorded);
     assert!(plan::plan(&facts, &Options::default(), &state)
@@ -348,7 +358,7 @@ fn a_stale_state_file_claiming_prebuilt_loses_to_dkms() {
         .changes_nothing());
 
     // `status` believes DKMS and says the record is stale.
-    record(r, &state_file("prebuilt", EL, None));
+    record(r, &state_file(Source::Prebuilt, EL, None));
     status_warns(r, Some("dkms"), "says toa was installed as prebuilt");
     // `uninstall` does not delete DKMS's module as if it were a prebuilt.
     let found = found_in(r, PackageManager::Dnf);
@@ -361,7 +371,11 @@ fn debian_dkms_in_updates_and_a_prebuilt_in_extra_are_told_apart() {
     let dir = root(DEBIAN);
     let r = dir.path();
     dkms_installed(r, DEBIAN, "updates/dkms");
-    put(r, &plan::prebuilt_path(DEBIAN), &prebuilt_ko(DEBIAN));
+    put(
+        r,
+        &crate::layout::prebuilt_path(DEBIAN),
+        &prebuilt_ko(DEBIAN),
+    );
     // modprobe prefers updates/: DKMS's is the module in use.
     assert!(matches!(owner_in(r, DEBIAN), Owner::Dkms { .. }));
     // The prebuilt copy is not DKMS's: uninstall removes it, and

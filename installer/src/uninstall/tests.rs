@@ -34,7 +34,7 @@ fn snapshot(name: &str, actual: &str) {
 fn state_file(packages: &[&str]) -> StateFile {
     StateFile {
         version: crate::bundle::VERSION.to_owned(),
-        source: "dkms".to_owned(),
+        source: crate::state::Source::Dkms,
         kernel_release: RELEASE.to_owned(),
         packages_installed: packages.iter().map(|p| (*p).to_owned()).collect(),
         srcversion: None,
