@@ -1,7 +1,7 @@
 //! Every file and kernel parameter toa-install reads or writes, once.
 //!
 //! Paths are absolute as on the running host; `--root` is applied by the
-//! [`crate::system::sysroot`] seam and the effects, never here.
+//! `system::sysroot` seam and the effects, never here.
 
 /// Spells out a path below one of the directories above, at compile time,
 /// so that each directory is written only once.

@@ -8,11 +8,11 @@
 //! the executor then compiles instead, or stops with exit 6 under
 //! `--prebuilt-only`.
 
-use crate::executor::{FetchFailure, Fetcher};
-use crate::mirror::{self, Index, INDEX};
-use crate::modinfo::{self, vermagic_release};
+use crate::backend::module::mirror::{self, Index, INDEX};
+use crate::effects::executor::{FetchFailure, Fetcher};
+use crate::effects::progress::Display;
 use crate::plan::{MirrorSource, Step};
-use crate::progress::Display;
+use crate::system::modinfo::{self, vermagic_release};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use std::fs;

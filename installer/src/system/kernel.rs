@@ -6,7 +6,7 @@
 //! directory under `DIR/lib/modules`.
 
 use crate::exit::{Categorized, Exit};
-use crate::sysroot::{Host, SystemFs};
+use crate::system::sysroot::{Host, SystemFs};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::fmt;
@@ -501,7 +501,7 @@ impl HeaderScheme {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sysroot::fake::{FakeHost, MemFs};
+    use crate::system::sysroot::fake::{FakeHost, MemFs};
 
     fn kernel(release: &str, version: Option<&str>) -> KernelInfo {
         KernelInfo {

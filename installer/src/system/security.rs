@@ -6,10 +6,10 @@
 //! for `/sys` and `/proc`. Only `mokutil` goes through [`Host`], and only for
 //! the running host.
 
-use crate::distro::Family;
 use crate::exit::{Categorized, Exit};
 use crate::layout::TOA_SYSFS;
-use crate::sysroot::{Host, SystemFs};
+use crate::system::distro::Family;
+use crate::system::sysroot::{Host, SystemFs};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -394,7 +394,7 @@ fn loaded_toa(fs: &dyn SystemFs, ours: &OurModule) -> LoadedToa {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sysroot::fake::{FakeHost, MemFs};
+    use crate::system::sysroot::fake::{FakeHost, MemFs};
 
     const SB_VAR: &str =
         "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";

@@ -19,9 +19,9 @@
 //! `uninstall`.
 
 use crate::layout::{prebuilt_path, DKMS_TREE, MODULE_FILES};
-use crate::modinfo;
 use crate::state::{Source, StateFile};
-use crate::sysroot::SystemFs;
+use crate::system::modinfo;
+use crate::system::sysroot::SystemFs;
 use serde::Serialize;
 
 /// Where DKMS installs toa under `/lib/modules/<release>`: `/extra` as

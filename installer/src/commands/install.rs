@@ -2,18 +2,20 @@
 //! `--dry-run`) carry the plan out with the real effects, the mirror
 //! fetcher and the namespace self-test.
 
-use crate::distro;
-use crate::executor::{execute, require_root, HostEffects, Outcome, RunLock, Services, StepTiming};
+use crate::backend::module::prebuilt::MirrorFetcher;
+use crate::commands::verify::NetnsVerifier;
+use crate::effects::executor::{
+    execute, require_root, HostEffects, Outcome, RunLock, Services, StepTiming,
+};
+use crate::effects::progress::{Display, Progress};
 use crate::exit::{Categorized, Exit};
-use crate::installed::Owner;
-use crate::kernel::KernelInfo;
 use crate::layout::LOCK_FILE;
 use crate::plan::{self, Facts, MirrorSource, Options, Plan, State};
-use crate::prebuilt::MirrorFetcher;
-use crate::progress::{Display, Progress};
-use crate::security::{OurModule, SecurityState};
-use crate::sysroot::{open_root, CommandOutput, Host, RealHost, Uname};
-use crate::verify::NetnsVerifier;
+use crate::system::distro;
+use crate::system::installed::Owner;
+use crate::system::kernel::KernelInfo;
+use crate::system::security::{OurModule, SecurityState};
+use crate::system::sysroot::{open_root, CommandOutput, Host, RealHost, Uname};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -4,16 +4,16 @@
 
 use super::*;
 use crate::bundle;
-use crate::distro::table::lookup;
-use crate::distro::PackageManager;
-use crate::kernel::{ArchSource, KernelInfo, ReleaseSource};
+use crate::commands::{status, uninstall};
 use crate::layout::STATE_FILE;
-use crate::modinfo::fixture_ko;
 use crate::plan::{self, Facts, Options, Source, State, Step};
-use crate::security::{LoadedToa, Lockdown, SecureBoot, SecurityState};
-use crate::sysroot::fake::FakeHost;
-use crate::sysroot::RootFs;
-use crate::{status, uninstall};
+use crate::system::distro::table::lookup;
+use crate::system::distro::PackageManager;
+use crate::system::kernel::{ArchSource, KernelInfo, ReleaseSource};
+use crate::system::modinfo::fixture_ko;
+use crate::system::security::{LoadedToa, Lockdown, SecureBoot, SecurityState};
+use crate::system::sysroot::fake::FakeHost;
+use crate::system::sysroot::RootFs;
 use std::fs;
 use std::path::Path;
 
@@ -135,7 +135,7 @@ fn ours() -> LoadedToa {
 
 fn with_mirror() -> Options {
     let urls = ["https://mirror.example.com/toa".to_owned()];
-    let mirrors = crate::install::mirror_sources(None, &urls);
+    let mirrors = crate::commands::install::mirror_sources(None, &urls);
     Options {
         mirrors,
         ..Options::default()

@@ -2,15 +2,15 @@
 
 use super::fake::FakeEffects;
 use super::*;
-use crate::detect::Verbosity;
-use crate::detect::{self, Target};
-use crate::distro::table::lookup;
-use crate::kernel::{ArchSource, KernelInfo, ReleaseSource};
+use crate::commands::detect::Verbosity;
+use crate::commands::detect::{self, Target};
+use crate::effects::progress::{Display, Reporter};
 use crate::plan::{self, Facts, MirrorSource, Options, State};
-use crate::progress::{Display, Reporter};
-use crate::security::{OurModule, SecurityState};
-use crate::sysroot::fake::FakeHost;
-use crate::sysroot::RootFs;
+use crate::system::distro::table::lookup;
+use crate::system::kernel::{ArchSource, KernelInfo, ReleaseSource};
+use crate::system::security::{OurModule, SecurityState};
+use crate::system::sysroot::fake::FakeHost;
+use crate::system::sysroot::RootFs;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -356,7 +356,7 @@ fn prebuilt_is_installed_and_indexed() {
     let plan = plan::plan(&facts, &options, &state).unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let ko = scratch.path().join("toa.ko");
-    let module = crate::modinfo::fixture_ko(&[
+    let module = crate::system::modinfo::fixture_ko(&[
         ("version", "0.1.0"),
         ("srcversion", "0123456789ABCDEF0123456"),
         ("vermagic", "6.1.0-27-amd64 SMP mod_unload "),
@@ -393,7 +393,7 @@ fn prebuilt_is_installed_and_indexed() {
         Some("0123456789ABCDEF0123456")
     );
     let (facts, state) = facts_and_state(root, &host);
-    assert_eq!(state.installed, crate::installed::Owner::Prebuilt);
+    assert_eq!(state.installed, crate::system::installed::Owner::Prebuilt);
     assert!(state.recorded);
     let again = plan::plan(&facts, &options, &state).unwrap();
     assert!(

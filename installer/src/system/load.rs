@@ -4,7 +4,7 @@
 //! maps to an exit category (SPEC §3.4) and the next step.
 
 use crate::exit::Exit;
-use crate::security::{parse_lockdown, Lockdown};
+use crate::system::security::{parse_lockdown, Lockdown};
 
 /// A load failure, explained.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,18 +10,18 @@
 //! Packages toa-install installed are kept unless `--purge-deps` asks for
 //! exactly those (as recorded in the state file) to be removed.
 
-use crate::distro::{self, PackageManager};
-use crate::executor::{
+use crate::commands::install::ErrorDoc;
+use crate::effects::executor::{
     dkms_failed, require_root, run_reported, Effects, ExecError, RunLock, StateFile,
 };
+use crate::effects::progress::Progress;
 use crate::exit::{Categorized, Exit};
-use crate::install::ErrorDoc;
-use crate::installed;
 use crate::layout::{MODPROBE_CONF, MODULE, STATE_DIR, STATE_FILE};
 use crate::plan::{installed_packages, Cmd};
-use crate::progress::Progress;
-use crate::security::{LoadedToa, OurModule, SecurityState};
-use crate::sysroot::{open_root, Host, RealHost, SystemFs};
+use crate::system::distro::{self, PackageManager};
+use crate::system::installed;
+use crate::system::security::{LoadedToa, OurModule, SecurityState};
+use crate::system::sysroot::{open_root, Host, RealHost, SystemFs};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -704,7 +704,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
         Ok(l) => l,
         Err(e) => return Document::failed(e.category, e.message, plan.warnings),
     };
-    let mut fx = crate::executor::HostEffects::host();
+    let mut fx = crate::effects::executor::HostEffects::host();
     match execute(&plan, &mut fx, progress) {
         Ok(outcome) => Document {
             changed: outcome.changed,

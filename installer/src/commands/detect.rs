@@ -5,11 +5,16 @@
 //! gets its kernel and Secure Boot state reported, so the user sees the whole
 //! picture. The most fundamental problem decides the exit code.
 
-use crate::distro::{self, Autoload, Distro, DistroError, DkmsSource, Family, PackageManager};
+pub use crate::effects::progress::Verbosity;
 use crate::exit::{Categorized, Exit};
-use crate::kernel::{ArchSource, ElRelease, HeaderPackage, KernelError, KernelInfo, ReleaseSource};
-use crate::security::{LoadedToa, Lockdown, OurModule, SecureBoot, SecurityState};
-use crate::sysroot::{Host, SystemFs};
+use crate::system::distro::{
+    self, Autoload, Distro, DistroError, DkmsSource, Family, PackageManager,
+};
+use crate::system::kernel::{
+    ArchSource, ElRelease, HeaderPackage, KernelError, KernelInfo, ReleaseSource,
+};
+use crate::system::security::{LoadedToa, Lockdown, OurModule, SecureBoot, SecurityState};
+use crate::system::sysroot::{Host, SystemFs};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -329,17 +334,6 @@ fn dkms_report(source: DkmsSource, version_id: Option<&str>, arch: Option<&str>)
     }
 }
 
-/// How much text output to give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verbosity {
-    /// Only problems.
-    Quiet,
-    /// The facts and problems.
-    Normal,
-    /// Also where each fact came from.
-    Verbose,
-}
-
 /// The report as text for a terminal. Problems are included; the caller
 /// decides where they go.
 pub fn render_text(report: &Report, verbosity: Verbosity) -> String {
@@ -494,7 +488,7 @@ fn describe_dkms(d: &DkmsReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sysroot::fake::{FakeHost, MemFs};
+    use crate::system::sysroot::fake::{FakeHost, MemFs};
 
     fn run(fs: &MemFs, live: bool, release: Option<&str>) -> Report {
         let host = FakeHost::new(

@@ -9,20 +9,22 @@
 //! whose effect is already in place are left out, so a second run on an
 //! installed host plans nothing.
 
+pub mod selftest;
+
 use crate::bundle::{self, MODULE_SOURCE};
-use crate::distro::{Distro, DistroRow, DkmsSource, PackageManager};
 use crate::exit::{Categorized, Exit};
-use crate::installed::{self, Owner};
-use crate::kernel::{HeaderPackage, KernelInfo};
 use crate::layout::{
     prebuilt_path, source_dir, DKMS_MOK_KEY, DKMS_TREE, MODPROBE_CONF, MODULE, MODULE_FILES,
     STATE_FILE, TRUSTED_PARAM,
 };
-use crate::security::{LoadedToa, SecurityIssue, SecurityState};
 pub use crate::state::Source;
 use crate::state::StateFile;
-use crate::sysroot::{Host, SystemFs};
-use crate::verify::{Net, NetError};
+use crate::system::distro::{Distro, DistroRow, DkmsSource, PackageManager};
+use crate::system::installed::{self, Owner};
+use crate::system::kernel::{HeaderPackage, KernelInfo};
+use crate::system::security::{LoadedToa, SecurityIssue, SecurityState};
+use crate::system::sysroot::{Host, SystemFs};
+use selftest::{Net, NetError};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
@@ -519,7 +521,7 @@ pub fn parse_rpm_query(asked: &[String], stdout: &str) -> BTreeSet<String> {
 
 /// `dkms/dkms.conf`, the project's one DKMS configuration, with
 /// `#MODULE_VERSION#` still in it (the packages fill it in the same way).
-pub const DKMS_CONF_TEMPLATE: &str = include_str!("../../dkms/dkms.conf");
+pub const DKMS_CONF_TEMPLATE: &str = include_str!("../../../dkms/dkms.conf");
 
 /// The `dkms.conf` written next to the source: [`DKMS_CONF_TEMPLATE`] for
 /// this version.

@@ -2,21 +2,21 @@
 //! root with scripted commands.
 
 use super::*;
-use crate::detect::Verbosity;
-use crate::executor::fake::FakeEffects;
-use crate::progress::{Display, Reporter};
-use crate::sysroot::fake::FakeHost;
-use crate::sysroot::RootFs;
+use crate::commands::detect::Verbosity;
+use crate::effects::executor::fake::FakeEffects;
+use crate::effects::progress::{Display, Reporter};
+use crate::system::sysroot::fake::FakeHost;
+use crate::system::sysroot::RootFs;
 use std::fs;
 
 const RELEASE: &str = "6.1.0-27-amd64";
 const PACKAGES: [&str; 3] = ["linux-headers-6.1.0-27-amd64", "dkms", "gcc"];
 
-/// Compares with `src/uninstall/snapshots/<name>.txt`;
+/// Compares with `src/commands/uninstall/snapshots/<name>.txt`;
 /// `TOA_UPDATE_SNAPSHOTS=1` rewrites it.
 fn snapshot(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/uninstall/snapshots")
+        .join("src/commands/uninstall/snapshots")
         .join(format!("{name}.txt"));
     if std::env::var_os("TOA_UPDATE_SNAPSHOTS").is_some() {
         fs::create_dir_all(path.parent().unwrap()).unwrap();

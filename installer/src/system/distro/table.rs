@@ -5,7 +5,7 @@
 //! is read from the matched row; nothing else in the crate tests a
 //! distribution's name.
 
-use crate::kernel::HeaderScheme;
+use crate::system::kernel::HeaderScheme;
 use serde::Serialize;
 
 /// The family a distribution's packaging and kernels belong to.

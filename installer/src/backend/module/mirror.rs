@@ -10,11 +10,11 @@
 //! [`build`] makes one from kernel header trees (`toa-install mirror build`).
 
 use crate::bundle::{self, MODULE_SOURCE};
-use crate::executor::{run_command, RunError};
+use crate::effects::executor::{run_command, RunError};
 use crate::exit::{Categorized, Exit};
-use crate::kernel::arch_from_release;
-use crate::modinfo::{self, vermagic_release};
 use crate::plan::Cmd;
+use crate::system::kernel::arch_from_release;
+use crate::system::modinfo::{self, vermagic_release};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -355,7 +355,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), MirrorBuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modinfo::fixture_ko;
+    use crate::system::modinfo::fixture_ko;
 
     fn entry(release: &str, version: &str, arch: &str) -> Entry {
         Entry {

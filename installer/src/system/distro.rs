@@ -13,7 +13,7 @@ pub use os_release::OsReleaseFile;
 pub use table::{Autoload, DistroRow, DkmsSource, Family, PackageManager, DISTROS};
 
 use crate::exit::{Categorized, Exit};
-use crate::sysroot::SystemFs;
+use crate::system::sysroot::SystemFs;
 use serde::Serialize;
 use std::io;
 use thiserror::Error;
@@ -257,7 +257,7 @@ fn fallback(id: &str, version: String, name: String, source: String) -> Identity
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sysroot::fake::MemFs;
+    use crate::system::sysroot::fake::MemFs;
 
     #[test]
     fn os_release_wins_over_release_files() {

@@ -1,12 +1,12 @@
 //! A mirror on 127.0.0.1 serving good and bad archives.
 
 use super::*;
-use crate::executor::fake::FakeEffects;
-use crate::executor::{execute, Services, Verifier};
+use crate::backend::module::mirror::{archive, sha256_hex, Entry, FORMAT};
+use crate::effects::executor::fake::FakeEffects;
+use crate::effects::executor::{execute, Services, Verifier};
 use crate::exit::Exit;
-use crate::mirror::{archive, sha256_hex, Entry, FORMAT};
-use crate::modinfo::fixture_ko;
 use crate::plan::{Cmd, Plan, Source};
+use crate::system::modinfo::fixture_ko;
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::TcpListener;

@@ -2,13 +2,13 @@
 //! installed, whether it loads at boot, whom it trusts, and its counters.
 //! Reads files only; changes nothing.
 
-use crate::installed::{self, Owner};
 use crate::layout::{
     AUTOLOAD_CONF, MODPROBE_CONF, MODULE, OSRELEASE, STATE_FILE, STATS, TOA_SYSFS, TRUSTED_PARAM,
 };
 use crate::state::{Source, StateFile};
-use crate::sysroot::SystemFs;
-use crate::verify::parse_stats;
+use crate::system::installed::{self, Owner};
+use crate::system::stats::parse_stats;
+use crate::system::sysroot::SystemFs;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -236,7 +236,7 @@ pub fn render_text(s: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sysroot::fake::MemFs;
+    use crate::system::sysroot::fake::MemFs;
 
     const STATE: &str = r#"{"version":"0.1.0","source":"dkms","kernel_release":"6.1.0-27-amd64","packages_installed":[]}"#;
 

@@ -17,12 +17,22 @@
 //! dropped. The spinner is drawn on standard error only, never on the
 //! standard output that carries `--json` documents.
 
-use crate::detect::Verbosity;
-use crate::executor::{Output, RunError};
+use crate::effects::executor::{Output, RunError};
 use crate::plan::Cmd;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
+
+/// How much text output to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Only problems.
+    Quiet,
+    /// The facts and problems.
+    Normal,
+    /// Also where each fact came from.
+    Verbose,
+}
 
 /// How progress is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

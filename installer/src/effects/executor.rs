@@ -8,13 +8,13 @@
 //! files below a root directory. Tests use [`fake::FakeEffects`], which
 //! records commands and answers from a script, on a temporary root.
 
+use crate::effects::progress::Progress;
 use crate::exit::{Categorized, Exit};
-use crate::installed;
 use crate::layout::{prebuilt_path, MODULE, STATE_DIR, STATE_FILE, TRUSTED_PARAM, UNDO_LOG};
-use crate::load;
 use crate::plan::{Cmd, Plan, Source, Step};
-use crate::progress::Progress;
 pub use crate::state::StateFile;
+use crate::system::installed;
+use crate::system::load;
 use crate::{bundle, bundle::MODULE_SOURCE};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
