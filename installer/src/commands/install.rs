@@ -4,9 +4,9 @@
 
 use crate::backend::module::prebuilt::MirrorFetcher;
 use crate::commands::verify::NetnsVerifier;
-use crate::effects::executor::{
-    execute, require_root, HostEffects, Outcome, RunLock, Services, StepTiming,
-};
+use crate::effects::executor::{execute, Outcome, Services, StepTiming};
+use crate::effects::host::HostEffects;
+use crate::effects::lock::{require_root, RunLock};
 use crate::effects::progress::{Display, Progress};
 use crate::exit::{Categorized, Exit};
 use crate::layout::LOCK_FILE;

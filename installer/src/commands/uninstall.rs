@@ -11,13 +11,14 @@
 //! exactly those (as recorded in the state file) to be removed.
 
 use crate::commands::install::ErrorDoc;
-use crate::effects::executor::{
-    dkms_failed, require_root, run_reported, Effects, ExecError, RunLock, StateFile,
-};
+use crate::effects::executor::{dkms_failed, run_reported, ExecError};
+use crate::effects::lock::{require_root, RunLock};
 use crate::effects::progress::Progress;
+use crate::effects::Effects;
 use crate::exit::{Categorized, Exit};
 use crate::layout::{MODPROBE_CONF, MODULE, STATE_DIR, STATE_FILE};
 use crate::plan::{installed_packages, Cmd};
+use crate::state::StateFile;
 use crate::system::distro::{self, PackageManager};
 use crate::system::installed;
 use crate::system::security::{LoadedToa, OurModule, SecurityState};
@@ -704,7 +705,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
         Ok(l) => l,
         Err(e) => return Document::failed(e.category, e.message, plan.warnings),
     };
-    let mut fx = crate::effects::executor::HostEffects::host();
+    let mut fx = crate::effects::host::HostEffects::host();
     match execute(&plan, &mut fx, progress) {
         Ok(outcome) => Document {
             changed: outcome.changed,

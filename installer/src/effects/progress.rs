@@ -17,7 +17,7 @@
 //! dropped. The spinner is drawn on standard error only, never on the
 //! standard output that carries `--json` documents.
 
-use crate::effects::executor::{Output, RunError};
+use crate::effects::runner::{Output, RunError};
 use crate::plan::Cmd;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{self, IsTerminal, Write};

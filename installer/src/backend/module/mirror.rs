@@ -10,7 +10,7 @@
 //! [`build`] makes one from kernel header trees (`toa-install mirror build`).
 
 use crate::bundle::{self, MODULE_SOURCE};
-use crate::effects::executor::{run_command, RunError};
+use crate::effects::runner::{run_command, RunError};
 use crate::exit::{Categorized, Exit};
 use crate::plan::Cmd;
 use crate::system::kernel::arch_from_release;

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::commands::detect::Verbosity;
-use crate::effects::executor::fake::FakeEffects;
+use crate::effects::fake::FakeEffects;
 use crate::effects::progress::{Display, Reporter};
 use crate::system::sysroot::fake::FakeHost;
 use crate::system::sysroot::RootFs;

@@ -1,17 +1,24 @@
 //! The executor against a temporary root and scripted commands.
 
-use super::fake::FakeEffects;
 use super::*;
 use crate::commands::detect::Verbosity;
 use crate::commands::detect::{self, Target};
+use crate::effects::fake::FakeEffects;
+use crate::effects::host::RootedFiles;
+use crate::effects::lock::{require_root, RunLock};
 use crate::effects::progress::{Display, Reporter};
+use crate::effects::runner::run_command;
 use crate::plan::{self, Facts, MirrorSource, Options, State};
+use crate::state::StateFile;
 use crate::system::distro::table::lookup;
 use crate::system::kernel::{ArchSource, KernelInfo, ReleaseSource};
 use crate::system::security::{OurModule, SecurityState};
 use crate::system::sysroot::fake::FakeHost;
 use crate::system::sysroot::RootFs;
 use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const RELEASE: &str = "6.1.0-27-amd64";

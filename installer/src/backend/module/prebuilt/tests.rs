@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::backend::module::mirror::{archive, sha256_hex, Entry, FORMAT};
-use crate::effects::executor::fake::FakeEffects;
 use crate::effects::executor::{execute, Services, Verifier};
+use crate::effects::fake::FakeEffects;
 use crate::exit::Exit;
 use crate::plan::{Cmd, Plan, Source};
 use crate::system::modinfo::fixture_ko;
