@@ -2,11 +2,12 @@
 
 use crate::commands::detect::{self, Target, Verbosity};
 use crate::commands::install::ErrorDoc;
+use crate::effects::host::RealHost;
 use crate::effects::progress::{Display, Reporter};
 use crate::exit::{Categorized, Exit};
 use crate::plan::Plan;
 use crate::system::security::OurModule;
-use crate::system::sysroot::{open_root, RealHost, RootFs};
+use crate::system::sysroot::{open_root, RootFs};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;

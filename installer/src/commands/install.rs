@@ -6,6 +6,7 @@ use crate::backend::module::prebuilt::MirrorFetcher;
 use crate::commands::verify::NetnsVerifier;
 use crate::effects::executor::{execute, Outcome, Services, StepTiming};
 use crate::effects::host::HostEffects;
+use crate::effects::host::RealHost;
 use crate::effects::lock::{require_root, RunLock};
 use crate::effects::progress::{Display, Progress};
 use crate::exit::{Categorized, Exit};
@@ -15,7 +16,7 @@ use crate::system::distro;
 use crate::system::installed::Owner;
 use crate::system::kernel::KernelInfo;
 use crate::system::security::{OurModule, SecurityState};
-use crate::system::sysroot::{open_root, CommandOutput, Host, RealHost, Uname};
+use crate::system::sysroot::{open_root, CommandOutput, Host, Uname};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

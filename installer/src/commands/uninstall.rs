@@ -12,29 +12,25 @@
 
 use crate::commands::install::ErrorDoc;
 use crate::effects::executor::{dkms_failed, run_reported, ExecError};
+use crate::effects::host::RealHost;
 use crate::effects::lock::{require_root, RunLock};
 use crate::effects::progress::Progress;
 use crate::effects::Effects;
 use crate::exit::{Categorized, Exit};
 use crate::layout::{MODPROBE_CONF, MODULE, STATE_DIR, STATE_FILE};
-use crate::plan::{installed_packages, Cmd};
+use crate::plan::{installed_packages, timeouts, Cmd};
 use crate::state::StateFile;
 use crate::system::distro::{self, PackageManager};
 use crate::system::installed;
 use crate::system::security::{LoadedToa, OurModule, SecurityState};
-use crate::system::sysroot::{open_root, Host, RealHost, SystemFs};
+use crate::system::sysroot::{open_root, Host, SystemFs};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::layout::{AUTOLOAD_CONF, DKMS_TREE, TOA_SYSFS};
-const UNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
-const DKMS_REMOVE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-const DEPMOD_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-const PACKAGE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// What of toa is on the system.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -322,14 +318,16 @@ impl Plan {
 /// The command that removes packages.
 fn remove_packages_cmd(manager: PackageManager, packages: &[String]) -> Cmd {
     match manager {
-        PackageManager::Apt => Cmd::new("apt-get", &["purge", "-y"], PACKAGE_TIMEOUT)
+        PackageManager::Apt => Cmd::new("apt-get", &["purge", "-y"], timeouts::PACKAGE)
             .env("DEBIAN_FRONTEND", "noninteractive"),
         PackageManager::Yum | PackageManager::Dnf => {
-            Cmd::new(manager.command(), &["remove", "-y"], PACKAGE_TIMEOUT)
+            Cmd::new(manager.command(), &["remove", "-y"], timeouts::PACKAGE)
         }
-        PackageManager::Zypper => {
-            Cmd::new("zypper", &["--non-interactive", "remove"], PACKAGE_TIMEOUT)
-        }
+        PackageManager::Zypper => Cmd::new(
+            "zypper",
+            &["--non-interactive", "remove"],
+            timeouts::PACKAGE,
+        ),
     }
     .args(packages.iter().cloned())
 }
@@ -340,7 +338,7 @@ pub fn plan(found: &Found, options: Options, manager: Option<PackageManager>) ->
     let mut warnings = Vec::new();
     if found.loaded_is_ours() {
         steps.push(Step::Unload {
-            cmd: Cmd::new("modprobe", &["-r", MODULE], UNLOAD_TIMEOUT),
+            cmd: Cmd::new("modprobe", &["-r", MODULE], timeouts::MODPROBE),
             holders: found.holders.clone(),
         });
     } else if let Some(LoadedToa::Foreign { version, .. }) = &found.loaded {
@@ -385,7 +383,7 @@ pub fn plan(found: &Found, options: Options, manager: Option<PackageManager>) ->
             cmd: Cmd::new(
                 "dkms",
                 &["remove", &format!("{MODULE}/{version}"), "--all"],
-                DKMS_REMOVE_TIMEOUT,
+                timeouts::DKMS_REMOVE,
             ),
         });
     }
@@ -405,7 +403,7 @@ pub fn plan(found: &Found, options: Options, manager: Option<PackageManager>) ->
             purpose: format!("the prebuilt module for {release}"),
         });
         steps.push(Step::Depmod {
-            cmd: Cmd::new("depmod", &["-a", release], DEPMOD_TIMEOUT),
+            cmd: Cmd::new("depmod", &["-a", release], timeouts::DEPMOD),
         });
     }
     let recorded: Vec<String> = found
@@ -534,7 +532,7 @@ pub fn execute(
                             run(
                                 fx,
                                 progress,
-                                &Cmd::new("rmmod", &[MODULE], UNLOAD_TIMEOUT),
+                                &Cmd::new("rmmod", &[MODULE], timeouts::MODPROBE),
                                 Exit::LoadFailed,
                             )
                         })

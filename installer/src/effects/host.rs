@@ -3,7 +3,8 @@
 
 use super::runner::{run_command, Output, RunError};
 use super::Effects;
-use crate::plan::Cmd;
+use crate::plan::{timeouts, Cmd};
+use crate::system::sysroot::{CommandOutput, Host, Uname};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
@@ -144,5 +145,31 @@ impl Effects for HostEffects {
     }
     fn files(&self) -> &RootedFiles {
         &self.files
+    }
+}
+
+/// The machine this process runs on, for the facts only it can give. Its
+/// questions (package databases, `mokutil`) run like every other command,
+/// through [`run_command`], killed after [`timeouts::QUERY`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RealHost;
+
+impl Host for RealHost {
+    fn uname(&self) -> Uname {
+        let u = rustix::system::uname();
+        Uname {
+            release: u.release().to_string_lossy().into_owned(),
+            version: u.version().to_string_lossy().into_owned(),
+            machine: u.machine().to_string_lossy().into_owned(),
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Option<CommandOutput> {
+        let out = run_command(&Cmd::new(program, args, timeouts::QUERY), &mut |_| {}).ok()?;
+        Some(CommandOutput {
+            success: out.success,
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
     }
 }

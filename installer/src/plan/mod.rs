@@ -10,6 +10,7 @@
 //! installed host plans nothing.
 
 pub mod selftest;
+pub mod timeouts;
 
 use crate::bundle::{self, MODULE_SOURCE};
 use crate::exit::{Categorized, Exit};
@@ -120,14 +121,6 @@ pub fn quote(word: &str) -> String {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
-
-const PACKAGE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-const REPO_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-const DKMS_ADD_TIMEOUT: Duration = Duration::from_secs(2 * 60);
-const DKMS_BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
-const DKMS_INSTALL_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-const DEPMOD_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-const MODPROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where a prebuilt module may come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -737,7 +730,7 @@ pub fn plan(facts: &Facts, options: &Options, state: &State) -> Result<Plan, Pla
             },
             Step::Run {
                 purpose: "update the module index".to_owned(),
-                cmd: Cmd::new("depmod", &["-a", facts.release()], DEPMOD_TIMEOUT),
+                cmd: Cmd::new("depmod", &["-a", facts.release()], timeouts::DEPMOD),
                 failure: Exit::LoadFailed,
             },
         ];
@@ -791,7 +784,7 @@ fn compile_steps(facts: &Facts, state: &State) -> Vec<Step> {
                     .replace("{arch}", &facts.kernel.arch);
                 steps.push(Step::Run {
                     purpose: "activate SUSE Package Hub, which carries dkms".to_owned(),
-                    cmd: Cmd::new("SUSEConnect", &["-p", &product], REPO_TIMEOUT),
+                    cmd: Cmd::new("SUSEConnect", &["-p", &product], timeouts::REPO),
                     failure: Exit::HeadersUnavailable,
                 });
             }
@@ -801,7 +794,7 @@ fn compile_steps(facts: &Facts, state: &State) -> Vec<Step> {
         if manager == PackageManager::Apt {
             steps.push(Step::Run {
                 purpose: "refresh the package lists".to_owned(),
-                cmd: Cmd::new("apt-get", &["update"], REPO_TIMEOUT)
+                cmd: Cmd::new("apt-get", &["update"], timeouts::REPO)
                     .env("DEBIAN_FRONTEND", "noninteractive"),
                 failure: Exit::HeadersUnavailable,
             });
@@ -831,7 +824,7 @@ fn compile_steps(facts: &Facts, state: &State) -> Vec<Step> {
             cmd: Cmd::new(
                 "dkms",
                 &["add", "-m", MODULE, "-v", version],
-                DKMS_ADD_TIMEOUT,
+                timeouts::DKMS_ADD,
             ),
         });
     }
@@ -840,7 +833,7 @@ fn compile_steps(facts: &Facts, state: &State) -> Vec<Step> {
             cmd: Cmd::new(
                 "dkms",
                 &["build", "-m", MODULE, "-v", version, "-k", release],
-                DKMS_BUILD_TIMEOUT,
+                timeouts::BUILD,
             ),
             make_log: format!("/var/lib/dkms/{MODULE}/{version}/build/make.log"),
         });
@@ -849,7 +842,7 @@ fn compile_steps(facts: &Facts, state: &State) -> Vec<Step> {
         cmd: Cmd::new(
             "dkms",
             &["install", "-m", MODULE, "-v", version, "-k", release],
-            DKMS_INSTALL_TIMEOUT,
+            timeouts::DKMS_INSTALL,
         ),
     });
     steps
@@ -858,18 +851,18 @@ fn compile_steps(facts: &Facts, state: &State) -> Vec<Step> {
 fn install(manager: PackageManager, packages: &[String], purpose: &str) -> Step {
     let cmd = match manager {
         PackageManager::Yum | PackageManager::Dnf => {
-            Cmd::new(manager.command(), &["install", "-y"], PACKAGE_TIMEOUT)
+            Cmd::new(manager.command(), &["install", "-y"], timeouts::PACKAGE)
         }
         PackageManager::Apt => Cmd::new(
             "apt-get",
             &["install", "-y", "--no-install-recommends"],
-            PACKAGE_TIMEOUT,
+            timeouts::PACKAGE,
         )
         .env("DEBIAN_FRONTEND", "noninteractive"),
         PackageManager::Zypper => Cmd::new(
             "zypper",
             &["--non-interactive", "install", "--no-recommends"],
-            PACKAGE_TIMEOUT,
+            timeouts::PACKAGE,
         ),
     }
     .args(packages.iter().cloned());
@@ -892,7 +885,7 @@ fn finish(
     let mut steps = Vec::new();
     let trusted = options.trust.as_ref().map(|t| t.join(","));
     if load {
-        let mut cmd = Cmd::new("modprobe", &[MODULE], MODPROBE_TIMEOUT);
+        let mut cmd = Cmd::new("modprobe", &[MODULE], timeouts::MODPROBE);
         if let Some(t) = &trusted {
             cmd = cmd.args([format!("trusted={t}")]);
         }

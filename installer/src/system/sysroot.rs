@@ -16,7 +16,6 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::path::{Component, Path, PathBuf};
-use std::process::Command;
 
 /// Read-only access to the files of the inspected system.
 ///
@@ -220,36 +219,8 @@ pub trait Host {
     fn uname(&self) -> Uname;
 
     /// Runs `program` with `args` and collects its output; `None` when the
-    /// program is not installed or cannot be started.
+    /// program is not installed, cannot be started or outlives its time limit.
     fn run(&self, program: &str, args: &[&str]) -> Option<CommandOutput>;
-}
-
-/// The machine this process runs on.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RealHost;
-
-impl Host for RealHost {
-    fn uname(&self) -> Uname {
-        let u = rustix::system::uname();
-        Uname {
-            release: u.release().to_string_lossy().into_owned(),
-            version: u.version().to_string_lossy().into_owned(),
-            machine: u.machine().to_string_lossy().into_owned(),
-        }
-    }
-
-    fn run(&self, program: &str, args: &[&str]) -> Option<CommandOutput> {
-        let output = Command::new(program)
-            .args(args)
-            .env("LC_ALL", "C")
-            .output()
-            .ok()?;
-        Some(CommandOutput {
-            success: output.status.success(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        })
-    }
 }
 
 impl fmt::Display for Uname {

@@ -20,7 +20,6 @@ use sha2::{Digest, Sha256};
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use thiserror::Error;
 
 /// The index format this toa-install reads and writes.
@@ -209,8 +208,6 @@ pub fn tree_info(dir: &Path) -> Result<TreeInfo, MirrorBuildError> {
     })
 }
 
-const MAKE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
-
 /// Builds toa.ko against each tree and writes the archives and `index.json`
 /// into `out`, keeping entries already there for other kernels. `progress`
 /// gets one line per kernel.
@@ -292,7 +289,7 @@ fn compile(tree: &Path, info: &TreeInfo) -> Result<Vec<u8>, MirrorBuildError> {
             &format!("M={}", work.path().display()),
             "modules",
         ],
-        MAKE_TIMEOUT,
+        crate::plan::timeouts::BUILD,
     );
     let out = run_command(&cmd, &mut |_| {}).map_err(|e| MirrorBuildError::Build {
         dir: dir.clone(),

@@ -5,10 +5,9 @@ use super::{io_error, run_reported, ExecError, Run};
 use crate::effects::host::FileData;
 use crate::effects::progress::Progress;
 use crate::layout::{MODULE, TRUSTED_PARAM, UNDO_LOG};
-use crate::plan::Cmd;
+use crate::plan::{timeouts, Cmd};
 use serde::{Deserialize, Serialize};
 use std::io;
-use std::time::Duration;
 
 /// One change made by the run, with what undoes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,12 +101,12 @@ impl Run<'_> {
                     &Cmd::new(
                         "dkms",
                         &["remove", "-m", MODULE, "-v", version, "--all"],
-                        Duration::from_secs(300),
+                        timeouts::DKMS_REMOVE,
                     ),
                     progress,
                 ),
                 UndoEntry::Loaded => self.undo_command(
-                    &Cmd::new("modprobe", &["-r", MODULE], Duration::from_secs(60)),
+                    &Cmd::new("modprobe", &["-r", MODULE], timeouts::MODPROBE),
                     progress,
                 ),
                 UndoEntry::Packages { .. } => Ok(()),
