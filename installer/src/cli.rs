@@ -311,10 +311,7 @@ fn run_uninstall(args: &GlobalArgs, uninstall: &UninstallArgs) -> Exit {
         "nothing of toa is installed: nothing changed."
     };
     let ending = Ending {
-        plan: doc
-            .plan
-            .as_ref()
-            .map(crate::commands::uninstall::Plan::render),
+        plan: doc.plan.as_ref().map(crate::plan::uninstall::Plan::render),
         done,
         warnings: &doc.warnings,
         packages: ("packages removed", &doc.packages_removed),

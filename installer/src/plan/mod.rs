@@ -11,6 +11,7 @@
 
 pub mod selftest;
 pub mod timeouts;
+pub mod uninstall;
 
 use crate::bundle::{self, MODULE_SOURCE};
 use crate::exit::{Categorized, Exit};

@@ -5,8 +5,13 @@ use super::*;
 use crate::commands::detect::Verbosity;
 use crate::effects::fake::FakeEffects;
 use crate::effects::progress::{Display, Reporter};
+use crate::plan::uninstall::*;
+use crate::state::StateFile;
+use crate::system::distro::PackageManager;
+use crate::system::security::LoadedToa;
 use crate::system::sysroot::fake::FakeHost;
 use crate::system::sysroot::RootFs;
+use std::collections::BTreeSet;
 use std::fs;
 
 const RELEASE: &str = "6.1.0-27-amd64";

@@ -4,8 +4,9 @@
 
 use super::*;
 use crate::bundle;
-use crate::commands::{status, uninstall};
+use crate::commands::status;
 use crate::layout::STATE_FILE;
+use crate::plan::uninstall;
 use crate::plan::{self, Facts, Options, Source, State, Step};
 use crate::system::distro::table::lookup;
 use crate::system::distro::PackageManager;
