@@ -3,6 +3,8 @@
 //! fetcher and the namespace self-test.
 
 use crate::backend::module::prebuilt::MirrorFetcher;
+use crate::backend::module::ModuleBackend;
+use crate::backend::Backend;
 use crate::commands::verify::NetnsVerifier;
 use crate::effects::executor::{execute, Outcome, Services, StepTiming};
 use crate::effects::host::HostEffects;
@@ -202,7 +204,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     let facts = Facts::new(&distro, kernel, security);
     let root_text = req.root.as_ref().map(|r| r.display().to_string());
     let state = State::read(&fs, &host, &facts, root_text.as_deref());
-    let plan = match plan::plan(&facts, &options, &state) {
+    let plan = match ModuleBackend.plan_install(&facts, &options, &state) {
         Ok(p) => p,
         Err(e) => return Document::failed(e.category(), e.to_string()),
     };

@@ -6,6 +6,8 @@
 //! Packages toa-install installed are kept unless `--purge-deps` asks for
 //! exactly those (as recorded in the state file) to be removed.
 
+use crate::backend::module::ModuleBackend;
+use crate::backend::Backend;
 use crate::commands::install::ErrorDoc;
 use crate::effects::executor::{dkms_failed, run_reported, ExecError};
 use crate::effects::host::RealHost;
@@ -14,7 +16,7 @@ use crate::effects::progress::Progress;
 use crate::effects::Effects;
 use crate::exit::{Categorized, Exit};
 use crate::layout::{DKMS_TREE, MODULE};
-use crate::plan::uninstall::{plan, Found, Options, Plan, Step};
+use crate::plan::uninstall::{Found, Options, Plan, Step};
 use crate::plan::{timeouts, Cmd};
 use crate::system::distro;
 use crate::system::sysroot::open_root;
@@ -253,7 +255,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
         .map(|d| d.row.package_manager);
     let root_text = req.root.as_ref().map(|r| r.display().to_string());
     let found = Found::read(&fs, &RealHost, manager, root_text.as_deref());
-    let plan = plan(
+    let plan = ModuleBackend.plan_uninstall(
         &found,
         Options {
             purge_deps: req.purge_deps,

@@ -2,7 +2,15 @@
 //! and each backend's `counters`.
 
 use crate::layout::STATS;
+use crate::system::sysroot::SystemFs;
 use std::collections::BTreeMap;
+
+/// Reads and sums the counters of the loaded module.
+pub fn read(fs: &dyn SystemFs) -> Result<BTreeMap<String, u64>, String> {
+    fs.read_to_string(STATS)
+        .map_err(|e| e.to_string())
+        .and_then(|t| parse_stats(&t))
+}
 
 /// Sums the per-CPU columns of `/proc/net/toa_stats`.
 pub fn parse_stats(text: &str) -> Result<BTreeMap<String, u64>, String> {
