@@ -21,10 +21,7 @@ use std::path::PathBuf;
     version,
     about,
     args_conflicts_with_subcommands = true,
-    after_help = "Exit codes: 0 ok, 2 usage, 3 not root, 4 unsupported system, \
-                  5 headers/toolchain unavailable, 6 download or checksum failure, 7 build failed, \
-                  8 load refused (signature/lockdown/SUSE gate), 9 load failed, \
-                  10 verification failed, 11 persistence failed, 12 another toa module loaded."
+    after_help = Exit::help()
 )]
 pub struct Cli {
     /// Options every command takes.
