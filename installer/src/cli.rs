@@ -1,7 +1,7 @@
 //! The command line: what `toa-install` accepts, and running it.
 
 use crate::commands::detect::{self, Target, Verbosity};
-use crate::commands::install::ErrorDoc;
+use crate::commands::report::{ErrorDoc, Problem};
 use crate::effects::host::RealHost;
 use crate::effects::progress::{Display, Reporter};
 use crate::exit::{Categorized, Exit};
@@ -363,7 +363,7 @@ fn print_ending<D: serde::Serialize>(
         }
     }
     if let Some(error) = end.error {
-        eprintln!("error: {}", error.message);
+        eprintln!("error: {}", error.problem.message);
         for problem in &error.undo_problems {
             eprintln!("error: not undone: {problem}");
         }
@@ -459,7 +459,7 @@ fn run_verify(args: &GlobalArgs) -> Exit {
             }),
             Err(message) => serde_json::json!({
                 "passed": false, "checks": [], "warnings": [],
-                "error": {"category": Exit::VerifyFailed, "exit_code": Exit::VerifyFailed.code(), "message": message},
+                "error": Problem::new(Exit::VerifyFailed, message.clone()),
             }),
         };
         println!("{doc:#}");
@@ -530,7 +530,7 @@ fn fail(args: &GlobalArgs, exit: Exit, message: &str) -> Exit {
     if args.json {
         let doc = serde_json::json!({
             "supported": false,
-            "error": {"category": exit, "exit_code": exit.code(), "message": message},
+            "error": Problem::new(exit, message.to_owned()),
         });
         println!("{doc:#}");
     } else {

@@ -5,6 +5,7 @@
 //! gets its kernel and Secure Boot state reported, so the user sees the whole
 //! picture. The most fundamental problem decides the exit code.
 
+pub use crate::commands::report::Problem;
 pub use crate::effects::progress::Verbosity;
 use crate::exit::{Categorized, Exit};
 use crate::system::distro::{
@@ -31,28 +32,6 @@ pub struct Target<'a> {
     pub kernel_release: Option<&'a str>,
     /// How to recognise this project's module.
     pub ours: &'a OurModule,
-}
-
-/// A problem, with its exit category.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    /// The category's name (`unsupported`, `load-refused`, ...).
-    pub category: Exit,
-    /// The exit code that category maps to.
-    pub exit_code: u8,
-    /// What is wrong and what to do next.
-    pub message: String,
-}
-
-impl Problem {
-    fn of(err: &dyn Categorized) -> Self {
-        let category = err.category();
-        Problem {
-            category,
-            exit_code: category.code(),
-            message: err.to_string(),
-        }
-    }
 }
 
 /// The distribution part of the report.
@@ -267,16 +246,17 @@ fn first_error(
 fn el_mismatch(d: &Distro, k: &KernelInfo) -> Option<Problem> {
     let system = d.row.el_major?;
     let kernel = ElRelease::parse(&k.release)?.el_major;
-    (system != kernel).then(|| Problem {
-        category: Exit::HeadersUnavailable,
-        exit_code: Exit::HeadersUnavailable.code(),
-        message: format!(
-            "kernel {} is built for EL{kernel} but the system is {} (EL{system}), \
+    (system != kernel).then(|| {
+        Problem::new(
+            Exit::HeadersUnavailable,
+            format!(
+                "kernel {} is built for EL{kernel} but the system is {} (EL{system}), \
              so its kernel-devel package is unlikely to be in the configured repositories. \
              Next step: check the release (`uname -r`, or --kernel-release), \
              or install the headers by hand and use --compile",
-            k.release, d.row.label
-        ),
+                k.release, d.row.label
+            ),
+        )
     })
 }
 

@@ -5,6 +5,7 @@
 use crate::backend::module::prebuilt::MirrorFetcher;
 use crate::backend::module::ModuleBackend;
 use crate::backend::Backend;
+use crate::commands::report::ErrorDoc;
 use crate::commands::verify::NetnsVerifier;
 use crate::effects::executor::{execute, Outcome, Services, StepTiming};
 use crate::effects::host::HostEffects;
@@ -84,31 +85,6 @@ pub struct Timings {
     pub steps: Vec<StepTiming>,
 }
 
-/// A failure in the JSON document.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ErrorDoc {
-    /// The category.
-    pub category: Exit,
-    /// Its exit code.
-    pub exit_code: u8,
-    /// What failed and the next step.
-    pub message: String,
-    /// What a failed undo left behind.
-    pub undo_problems: Vec<String>,
-}
-
-impl ErrorDoc {
-    /// A failure of `category` with nothing left to undo.
-    pub fn new(category: Exit, message: String) -> Self {
-        ErrorDoc {
-            category,
-            exit_code: category.code(),
-            message,
-            undo_problems: Vec::new(),
-        }
-    }
-}
-
 impl Document {
     fn failed(exit: Exit, message: String) -> Document {
         Document {
@@ -125,7 +101,7 @@ impl Document {
 
     /// The exit status.
     pub fn exit(&self) -> Exit {
-        self.error.as_ref().map_or(Exit::Ok, |e| e.category)
+        self.error.as_ref().map_or(Exit::Ok, |e| e.problem.category)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod detect;
 pub mod install;
+pub mod report;
 pub mod status;
 pub mod uninstall;
 pub mod verify;

@@ -8,7 +8,7 @@
 
 use crate::backend::module::ModuleBackend;
 use crate::backend::Backend;
-use crate::commands::install::ErrorDoc;
+use crate::commands::report::ErrorDoc;
 use crate::effects::executor::{dkms_failed, run_reported, ExecError};
 use crate::effects::host::RealHost;
 use crate::effects::lock::{require_root, RunLock};
@@ -224,7 +224,7 @@ impl Document {
 
     /// The exit status.
     pub fn exit(&self) -> Exit {
-        self.error.as_ref().map_or(Exit::Ok, |e| e.category)
+        self.error.as_ref().map_or(Exit::Ok, |e| e.problem.category)
     }
 }
 
