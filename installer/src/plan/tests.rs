@@ -3,9 +3,10 @@
 
 use super::*;
 use crate::system::distro::table::lookup;
-use crate::system::kernel::{ArchSource, ReleaseSource};
-use crate::system::security::{Lockdown, SecureBoot};
+use crate::system::kernel::{ArchSource, KernelInfo, ReleaseSource};
+use crate::system::security::{LoadedToa, Lockdown, SecureBoot, SecurityState};
 use crate::system::sysroot::fake::{FakeHost, MemFs};
+use std::time::Duration;
 
 fn security() -> SecurityState {
     SecurityState {
