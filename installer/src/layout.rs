@@ -1,5 +1,8 @@
 //! Every file and kernel parameter toa-install reads or writes, once.
 //!
+//! Paths the host's own facts come from (EFI variables, lockdown, os-release)
+//! stay with the code in `system/` that reads them.
+//!
 //! Paths are absolute as on the running host; `--root` is applied by the
 //! `system::sysroot` seam and the effects, never here.
 

@@ -17,7 +17,8 @@ use thiserror::Error;
 const EFI_GLOBAL_GUID: &str = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
 const EFI_DIR: &str = "/sys/firmware/efi";
 const EFIVARS_DIR: &str = "/sys/firmware/efi/efivars";
-const LOCKDOWN: &str = "/sys/kernel/security/lockdown";
+/// The kernel lockdown state, read by `detect` and to explain a refused load.
+pub const LOCKDOWN: &str = "/sys/kernel/security/lockdown";
 const SECURITYFS: &str = "/sys/kernel/security";
 const SIG_ENFORCE: &str = "/sys/module/module/parameters/sig_enforce";
 const PROC_UNSUPPORTED: &str = "/proc/sys/kernel/unsupported";

@@ -9,7 +9,7 @@ use crate::exit::Exit;
 use crate::layout::{prebuilt_path, STATE_FILE, TRUSTED_PARAM};
 use crate::plan::{Cmd, Source, Step};
 use crate::state::StateFile;
-use crate::system::{installed, load};
+use crate::system::{installed, load, security};
 
 impl Run<'_> {
     pub(super) fn step(
@@ -196,7 +196,7 @@ impl Run<'_> {
         if !out.success {
             let lockdown = self
                 .fx
-                .read("/sys/kernel/security/lockdown")
+                .read(security::LOCKDOWN)
                 .ok()
                 .flatten()
                 .map(|f| String::from_utf8_lossy(&f.contents).into_owned());
