@@ -1,7 +1,7 @@
 //! What a plan is computed from: the request ([`Options`]), the host as
 //! `detect` sees it ([`Facts`]) and what is already in place ([`State`]).
 
-use super::{dkms_conf, MirrorSource};
+use super::{dkms_conf, packages, MirrorSource};
 use crate::bundle::{self, MODULE_SOURCE};
 use crate::layout::{
     source_dir, DKMS_MOK_KEY, DKMS_TREE, MODPROBE_CONF, MODULE_FILES, STATE_FILE, TRUSTED_PARAM,
@@ -179,30 +179,15 @@ pub fn installed_packages(
     packages: &[String],
     root: Option<&str>,
 ) -> BTreeSet<String> {
-    let mut args: Vec<String> = Vec::new();
-    let program = match manager {
-        PackageManager::Apt => {
-            if let Some(root) = root {
-                args.push(format!("--admindir={root}/var/lib/dpkg"));
-            }
-            args.extend(["-W", "-f=${Package} ${db:Status-Abbrev}\\n"].map(String::from));
-            "dpkg-query"
-        }
-        PackageManager::Yum | PackageManager::Dnf | PackageManager::Zypper => {
-            if let Some(root) = root {
-                // The image's own database, named: a host's rpm may look
-                // elsewhere (Debian's defaults to ~/.rpmdb) and would create
-                // an empty database inside the image. No database, nothing
-                // installed.
-                if !std::path::Path::new(root).join("var/lib/rpm").is_dir() {
-                    return BTreeSet::new();
-                }
-                args.extend(["--root", root, "--dbpath", "/var/lib/rpm"].map(str::to_owned));
-            }
-            args.push("-q".to_owned());
-            "rpm"
-        }
+    let Some((program, mut args)) = packages::database_query(manager, root) else {
+        return BTreeSet::new();
     };
+    match manager {
+        PackageManager::Apt => {
+            args.extend(["-W", "-f=${Package} ${db:Status-Abbrev}\\n"].map(String::from))
+        }
+        _ => args.push("-q".to_owned()),
+    }
     args.extend(packages.iter().cloned());
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let Some(out) = host.run(program, &argv) else {

@@ -11,6 +11,7 @@
 
 mod cmd;
 mod facts;
+pub mod packages;
 pub mod selftest;
 mod step;
 pub mod timeouts;
@@ -369,23 +370,7 @@ fn compile_steps(facts: &Facts, state: &State) -> Vec<Step> {
 }
 
 fn install(manager: PackageManager, packages: &[String], purpose: &str) -> Step {
-    let cmd = match manager {
-        PackageManager::Yum | PackageManager::Dnf => {
-            Cmd::new(manager.command(), &["install", "-y"], timeouts::PACKAGE)
-        }
-        PackageManager::Apt => Cmd::new(
-            "apt-get",
-            &["install", "-y", "--no-install-recommends"],
-            timeouts::PACKAGE,
-        )
-        .env("DEBIAN_FRONTEND", "noninteractive"),
-        PackageManager::Zypper => Cmd::new(
-            "zypper",
-            &["--non-interactive", "install", "--no-recommends"],
-            timeouts::PACKAGE,
-        ),
-    }
-    .args(packages.iter().cloned());
+    let cmd = packages::install_cmd(manager, packages);
     Step::InstallPackages {
         packages: packages.to_vec(),
         purpose: purpose.to_owned(),

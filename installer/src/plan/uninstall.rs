@@ -7,7 +7,7 @@
 use crate::layout::{
     AUTOLOAD_CONF, DKMS_TREE, MODPROBE_CONF, MODULE, STATE_DIR, STATE_FILE, TOA_SYSFS,
 };
-use crate::plan::{installed_packages, timeouts, Cmd};
+use crate::plan::{installed_packages, packages, timeouts, Cmd};
 use crate::state::StateFile;
 use crate::system::distro::PackageManager;
 use crate::system::installed;
@@ -16,7 +16,6 @@ use crate::system::sysroot::{Host, SystemFs};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::path::Path;
 
 /// What of toa is on the system.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -73,21 +72,7 @@ fn package_owning(
     path: &str,
     root: Option<&str>,
 ) -> Option<String> {
-    let (program, mut args): (&str, Vec<String>) = match manager {
-        PackageManager::Apt => ("dpkg-query", Vec::new()),
-        PackageManager::Yum | PackageManager::Dnf | PackageManager::Zypper => ("rpm", Vec::new()),
-    };
-    match (manager, root) {
-        (PackageManager::Apt, Some(root)) => args.push(format!("--admindir={root}/var/lib/dpkg")),
-        (PackageManager::Apt, None) => {}
-        (_, Some(root)) => {
-            if !Path::new(root).join("var/lib/rpm").is_dir() {
-                return None;
-            }
-            args.extend(["--root", root, "--dbpath", "/var/lib/rpm"].map(str::to_owned));
-        }
-        (_, None) => {}
-    }
+    let (program, mut args) = packages::database_query(manager, root)?;
     let (flag, format) = match manager {
         PackageManager::Apt => ("-S", None),
         _ => ("-qf", Some("--queryformat=%{NAME}\\n")),
@@ -301,23 +286,6 @@ impl Plan {
     }
 }
 
-/// The command that removes packages.
-fn remove_packages_cmd(manager: PackageManager, packages: &[String]) -> Cmd {
-    match manager {
-        PackageManager::Apt => Cmd::new("apt-get", &["purge", "-y"], timeouts::PACKAGE)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-        PackageManager::Yum | PackageManager::Dnf => {
-            Cmd::new(manager.command(), &["remove", "-y"], timeouts::PACKAGE)
-        }
-        PackageManager::Zypper => Cmd::new(
-            "zypper",
-            &["--non-interactive", "remove"],
-            timeouts::PACKAGE,
-        ),
-    }
-    .args(packages.iter().cloned())
-}
-
 /// Computes the plan: a pure function of what was found.
 pub fn plan(found: &Found, options: Options, manager: Option<PackageManager>) -> Plan {
     let mut steps = Vec::new();
@@ -410,7 +378,7 @@ pub fn plan(found: &Found, options: Options, manager: Option<PackageManager>) ->
             )),
             (true, _) => {}
             (false, Some(manager)) => steps.push(Step::RemovePackages {
-                cmd: remove_packages_cmd(manager, &still),
+                cmd: packages::remove_cmd(manager, &still),
                 packages: still.clone(),
             }),
             (false, None) => warnings.push(format!(
