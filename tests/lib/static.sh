@@ -12,10 +12,10 @@ is_static() { ! readelf -l "$1" 2>/dev/null | grep -q 'Requesting program interp
 # crt-static) with TARGET-DIR as cargo's target directory, and prints the executable's path;
 # cargo's own output goes to stderr. Fails when the result is not static.
 static_build() {
-	local package=$1 target=$2 bin
-	RUSTFLAGS='-C target-feature=+crt-static' cargo build \
-		--manifest-path "$(dirname "${BASH_SOURCE[0]}")/../../Cargo.toml" --release --locked \
-		--target "$STATIC_TRIPLE" -p "$package" --target-dir "$target" >&2 || return 1
+	local package=$1 target=$2 top bin
+	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	RUSTFLAGS='-C target-feature=+crt-static' cargo build --manifest-path "$top/Cargo.toml" \
+		--release --locked --target "$STATIC_TRIPLE" -p "$package" --target-dir "$target" >&2 || return 1
 	bin=$target/$STATIC_TRIPLE/release/$package
 	is_static "$bin" || { echo "$bin is dynamically linked" >&2; return 1; }
 	echo "$bin"
