@@ -5,7 +5,9 @@
 //! gets its kernel and Secure Boot state reported, so the user sees the whole
 //! picture. The most fundamental problem decides the exit code.
 
+use crate::commands::report::Output;
 pub use crate::commands::report::Problem;
+use crate::effects::host::RealHost;
 pub use crate::effects::progress::Verbosity;
 use crate::exit::{Categorized, Exit};
 use crate::system::distro::{
@@ -15,9 +17,48 @@ use crate::system::kernel::{
     ArchSource, ElRelease, HeaderPackage, KernelError, KernelInfo, ReleaseSource,
 };
 use crate::system::security::{LoadedToa, Lockdown, OurModule, SecureBoot, SecurityState};
-use crate::system::sysroot::{Host, SystemFs};
+use crate::system::sysroot::{open_root, Host, SystemFs};
 use serde::Serialize;
 use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+/// `toa-install detect`: detects the system at `root` (default: this host)
+/// for `kernel_release` and prints the report.
+pub fn main(output: &Output, root: Option<&Path>, kernel_release: Option<&str>) -> Exit {
+    let fs = match open_root(root) {
+        Ok(fs) => fs,
+        Err(message) => return output.fail(Exit::Usage, &message),
+    };
+    let ours = OurModule::this_release();
+    let target = Target {
+        fs: &fs,
+        host: &RealHost,
+        live: fs.is_live(),
+        kernel_release,
+        ours: &ours,
+    };
+    let report = detect(target, fs.root().display().to_string());
+    let exit = report.exit();
+
+    if output.json {
+        output.print_json(&report);
+        return exit;
+    }
+
+    let text = render_text(&report, output.verbosity());
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    let mut stderr = std::io::stderr().lock();
+    if output.verbosity() != Verbosity::Quiet {
+        for warning in &report.warnings {
+            let _ = writeln!(stderr, "warning: {}", warning.message);
+        }
+    }
+    if let Some(error) = &report.error {
+        let _ = writeln!(stderr, "error: {}", error.message);
+    }
+    exit
+}
 
 /// Inputs of a detection run.
 #[derive(Clone, Copy)]

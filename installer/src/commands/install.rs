@@ -5,7 +5,7 @@
 use crate::backend::module::prebuilt::MirrorFetcher;
 use crate::backend::module::ModuleBackend;
 use crate::backend::Backend;
-use crate::commands::report::ErrorDoc;
+use crate::commands::report::{Ending, ErrorDoc, Output};
 use crate::commands::verify::NetnsVerifier;
 use crate::effects::executor::{execute, Outcome, Services, StepTiming};
 use crate::effects::host::HostEffects;
@@ -294,6 +294,27 @@ impl Host for TimedHost {
         self.spent.set(self.spent.get() + start.elapsed());
         out
     }
+}
+
+/// `toa-install install`: runs it with progress on standard error and
+/// prints how it ended.
+pub fn main(output: &Output, req: &Request) -> Exit {
+    let mut progress = output.reporter(req.dry_run);
+    let doc = run(req, super::euid_is_root(), &mut progress);
+    drop(progress);
+    let done = if doc.changed {
+        "toa is installed, loaded, verified and set to load at boot."
+    } else {
+        "toa is already installed and loaded: nothing changed."
+    };
+    let ending = Ending {
+        plan: doc.plan.as_ref().map(Plan::render),
+        done,
+        warnings: &doc.warnings,
+        packages: ("packages installed", &doc.packages_installed),
+        error: doc.error.as_ref(),
+    };
+    output.print_ending(&doc, doc.exit(), ending)
 }
 
 #[cfg(test)]

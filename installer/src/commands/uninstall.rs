@@ -8,7 +8,7 @@
 
 use crate::backend::module::ModuleBackend;
 use crate::backend::Backend;
-use crate::commands::report::ErrorDoc;
+use crate::commands::report::{Ending, ErrorDoc, Output};
 use crate::effects::executor::{dkms_failed, run_reported, ExecError};
 use crate::effects::host::RealHost;
 use crate::effects::lock::{require_root, RunLock};
@@ -288,6 +288,35 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
         },
         Err(e) => Document::failed(e.category(), e.message, plan.warnings),
     }
+}
+
+/// `toa-install uninstall`: runs it with progress on standard error and
+/// prints how it ended. `kernel_release` is refused: uninstall is for
+/// every kernel.
+pub fn main(output: &Output, kernel_release: Option<&str>, req: &Request) -> Exit {
+    if kernel_release.is_some() {
+        return output.fail(
+            Exit::Usage,
+            "uninstall removes toa for every kernel: --kernel-release does not apply. \
+             Next step: run it without --kernel-release",
+        );
+    }
+    let mut progress = output.reporter(req.dry_run);
+    let doc = run(req, super::euid_is_root(), &mut progress);
+    drop(progress);
+    let done = if doc.changed {
+        "toa is uninstalled."
+    } else {
+        "nothing of toa is installed: nothing changed."
+    };
+    let ending = Ending {
+        plan: doc.plan.as_ref().map(Plan::render),
+        done,
+        warnings: &doc.warnings,
+        packages: ("packages removed", &doc.packages_removed),
+        error: doc.error.as_ref(),
+    };
+    output.print_ending(&doc, doc.exit(), ending)
 }
 
 #[cfg(test)]
