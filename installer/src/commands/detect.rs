@@ -5,19 +5,17 @@
 //! gets its kernel and Secure Boot state reported, so the user sees the whole
 //! picture. The most fundamental problem decides the exit code.
 
+pub use crate::commands::facts::Target;
+use crate::commands::facts::{self, HostFacts};
 use crate::commands::report::Output;
 pub use crate::commands::report::Problem;
 use crate::effects::host::RealHost;
 pub use crate::effects::progress::Verbosity;
 use crate::exit::{Categorized, Exit};
-use crate::system::distro::{
-    self, Autoload, Distro, DistroError, DkmsSource, Family, PackageManager,
-};
-use crate::system::kernel::{
-    ArchSource, ElRelease, HeaderPackage, KernelError, KernelInfo, ReleaseSource,
-};
+use crate::system::distro::{Autoload, Distro, DistroError, DkmsSource, Family, PackageManager};
+use crate::system::kernel::{ArchSource, HeaderPackage, KernelError, KernelInfo, ReleaseSource};
 use crate::system::security::{LoadedToa, Lockdown, OurModule, SecureBoot, SecurityState};
-use crate::system::sysroot::{open_root, Host, SystemFs};
+use crate::system::sysroot::open_root;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -58,21 +56,6 @@ pub fn main(output: &Output, root: Option<&Path>, kernel_release: Option<&str>) 
         let _ = writeln!(stderr, "error: {}", error.message);
     }
     exit
-}
-
-/// Inputs of a detection run.
-#[derive(Clone, Copy)]
-pub struct Target<'a> {
-    /// The inspected system's files.
-    pub fs: &'a dyn SystemFs,
-    /// The machine running toa-install.
-    pub host: &'a dyn Host,
-    /// Whether `fs` is the running host's own `/`.
-    pub live: bool,
-    /// `--kernel-release`.
-    pub kernel_release: Option<&'a str>,
-    /// How to recognise this project's module.
-    pub ours: &'a OurModule,
 }
 
 /// The distribution part of the report.
@@ -187,24 +170,20 @@ impl Report {
 
 /// Runs every detection against `target`.
 pub fn detect(target: Target<'_>, root_display: String) -> Report {
-    let (distro, identity): (Result<Distro, DistroError>, _) = match distro::identify(target.fs) {
-        Ok(identity) => (distro::classify(identity.clone()), Some(identity)),
-        Err(e) => (Err(e), None),
-    };
-    let kernel = KernelInfo::select(target.fs, target.host, target.live, target.kernel_release);
-    let family = distro.as_ref().ok().map(|d| d.row.family);
-    let security = SecurityState::inspect(target.fs, target.host, target.live, family, target.ours);
-
+    let gathered = facts::gather(target);
+    let mismatch = gathered.el_mismatch();
+    let HostFacts {
+        identity,
+        distro,
+        kernel,
+        security,
+    } = gathered;
     let mut warnings: Vec<Problem> = security
         .issues()
         .iter()
         .map(|issue| Problem::of(issue))
         .collect();
-    if let (Ok(d), Ok(k)) = (&distro, &kernel) {
-        if let Some(mismatch) = el_mismatch(d, k) {
-            warnings.push(mismatch);
-        }
-    }
+    warnings.extend(mismatch);
 
     let kernel_support = kernel.as_ref().map(KernelInfo::check_supported);
     let error = first_error(&distro, &kernel, kernel_support);
@@ -281,24 +260,6 @@ fn first_error(
         Ok(Err(e)) => Some(Problem::of(&e)),
         Ok(Ok(())) => None,
     }
-}
-
-/// An EL system with a kernel built for another EL major.
-fn el_mismatch(d: &Distro, k: &KernelInfo) -> Option<Problem> {
-    let system = d.row.el_major?;
-    let kernel = ElRelease::parse(&k.release)?.el_major;
-    (system != kernel).then(|| {
-        Problem::new(
-            Exit::HeadersUnavailable,
-            format!(
-                "kernel {} is built for EL{kernel} but the system is {} (EL{system}), \
-             so its kernel-devel package is unlikely to be in the configured repositories. \
-             Next step: check the release (`uname -r`, or --kernel-release), \
-             or install the headers by hand and use --compile",
-                k.release, d.row.label
-            ),
-        )
-    })
 }
 
 fn distro_report(d: &Distro, arch: Option<&str>) -> DistroReport {

@@ -3,6 +3,7 @@
 //! that `cli` calls with the parsed request; [`report`] prints the ending.
 
 pub mod detect;
+pub mod facts;
 pub mod install;
 pub mod mirror;
 pub mod report;

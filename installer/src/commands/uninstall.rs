@@ -8,6 +8,7 @@
 
 use crate::backend::module::ModuleBackend;
 use crate::backend::Backend;
+use crate::commands::facts;
 use crate::commands::report::{Ending, ErrorDoc, Output};
 use crate::effects::executor::{dkms_failed, run_reported, ExecError};
 use crate::effects::host::RealHost;
@@ -18,7 +19,6 @@ use crate::exit::{Categorized, Exit};
 use crate::layout::{DKMS_TREE, MODULE};
 use crate::plan::uninstall::{Found, Options, Plan, Step};
 use crate::plan::{timeouts, Cmd};
-use crate::system::distro;
 use crate::system::sysroot::open_root;
 use serde::Serialize;
 use std::io;
@@ -249,10 +249,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
         Ok(fs) => fs,
         Err(message) => return Document::failed(Exit::Usage, message, Vec::new()),
     };
-    let manager = distro::identify(&fs)
-        .and_then(distro::classify)
-        .ok()
-        .map(|d| d.row.package_manager);
+    let manager = facts::distro(&fs).1.ok().map(|d| d.row.package_manager);
     let root_text = req.root.as_ref().map(|r| r.display().to_string());
     let found = Found::read(&fs, &RealHost, manager, root_text.as_deref());
     let plan = ModuleBackend.plan_uninstall(
