@@ -80,3 +80,36 @@ impl RunLock {
         let _ = writeln!(self._file, "{}", std::process::id());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::Exit;
+
+    #[test]
+    fn concurrent_run_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("toa-install.lock");
+        let first = RunLock::acquire(&path).unwrap();
+        let err = RunLock::acquire(&path).unwrap_err();
+        assert_eq!(err.category, Exit::Usage);
+        assert!(
+            err.message.contains(&format!(
+                "another toa-install is running as process {}",
+                std::process::id()
+            )),
+            "{}",
+            err.message
+        );
+        drop(first);
+        RunLock::acquire(&path).unwrap();
+    }
+
+    #[test]
+    fn not_root_is_exit_3() {
+        let err = require_root(false).unwrap_err();
+        assert_eq!(err.category.code(), 3);
+        assert!(err.message.contains("sudo"));
+        assert!(require_root(true).is_ok());
+    }
+}
