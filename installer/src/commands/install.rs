@@ -153,7 +153,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     };
     if !req.dry_run {
         if let Err(e) = require_root(euid_is_root) {
-            return Document::failed(e.category, e.message);
+            return Document::failed(e.category(), e.to_string());
         }
     }
     let fs = match open_root(req.root.as_deref()) {
@@ -233,7 +233,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     }
     let _lock = match RunLock::acquire(Path::new(LOCK_FILE)) {
         Ok(l) => l,
-        Err(e) => return Document::failed(e.category, e.message),
+        Err(e) => return Document::failed(e.category(), e.to_string()),
     };
     let display = Display::for_stderr(req.quiet);
     let fetcher =

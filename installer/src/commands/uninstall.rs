@@ -242,7 +242,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     }
     if !req.dry_run {
         if let Err(e) = require_root(euid_is_root) {
-            return Document::failed(e.category, e.message, Vec::new());
+            return Document::failed(e.category(), e.to_string(), Vec::new());
         }
     }
     let fs = match open_root(req.root.as_deref()) {
@@ -271,7 +271,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     }
     let _lock = match RunLock::acquire(Path::new(crate::layout::LOCK_FILE)) {
         Ok(l) => l,
-        Err(e) => return Document::failed(e.category, e.message, plan.warnings),
+        Err(e) => return Document::failed(e.category(), e.to_string(), plan.warnings),
     };
     let mut fx = crate::effects::host::HostEffects::host();
     match execute(&plan, &mut fx, progress) {
