@@ -158,7 +158,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     }
     let fs = match open_root(req.root.as_deref()) {
         Ok(fs) => fs,
-        Err(message) => return Document::failed(Exit::Usage, message),
+        Err(e) => return Document::failed(e.category(), e.to_string()),
     };
     let live = fs.is_live();
     let host = TimedHost::default();

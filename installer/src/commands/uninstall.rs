@@ -247,7 +247,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     }
     let fs = match open_root(req.root.as_deref()) {
         Ok(fs) => fs,
-        Err(message) => return Document::failed(Exit::Usage, message, Vec::new()),
+        Err(e) => return Document::failed(e.category(), e.to_string(), Vec::new()),
     };
     let manager = facts::distro(&fs).1.ok().map(|d| d.row.package_manager);
     let root_text = req.root.as_ref().map(|r| r.display().to_string());

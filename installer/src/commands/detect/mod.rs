@@ -29,7 +29,7 @@ pub use text::render_text;
 pub fn main(output: &Output, root: Option<&Path>, kernel_release: Option<&str>) -> Exit {
     let fs = match open_root(root) {
         Ok(fs) => fs,
-        Err(message) => return output.fail(Exit::Usage, &message),
+        Err(e) => return output.fail(e.category(), &e.to_string()),
     };
     let ours = OurModule::this_release();
     let target = Target {
