@@ -236,11 +236,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
         Err(e) => return Document::failed(e.category(), e.to_string()),
     };
     let display = Display::for_stderr(req.quiet);
-    let fetcher =
-        match MirrorFetcher::new(Duration::from_secs(15), Duration::from_secs(120), display) {
-            Ok(f) => f,
-            Err(e) => return Document::failed(Exit::Download, e),
-        };
+    let fetcher = MirrorFetcher::new(Duration::from_secs(15), Duration::from_secs(120), display);
     let verifier = NetnsVerifier;
     let mut fx = HostEffects::host();
     let mut services = Services {
