@@ -178,49 +178,10 @@ static struct kretprobe toa_getname6_probe = {
 	.data_size = sizeof(struct toa_getname_call),
 };
 
-static struct kretprobe *toa_getname_probes[] = {
+static struct kretprobe *const toa_getname_probes[] = {
 	&toa_getname4_probe,
 	&toa_getname6_probe,
 };
-
-static int toa_getname_kretprobe_init(void)
-{
-	unsigned int i;
-	int err;
-
-	for (i = 0; i < ARRAY_SIZE(toa_getname_probes); i++) {
-		toa_getname_probes[i]->maxactive =
-			num_possible_cpus() * TOA_GETNAME_INSTANCES_PER_CPU;
-		err = register_kretprobe(toa_getname_probes[i]);
-		if (err) {
-			pr_err("toa: cannot probe %s (error %d)\n",
-			       toa_getname_probes[i]->kp.symbol_name, err);
-			while (i--)
-				unregister_kretprobe(toa_getname_probes[i]);
-			return err;
-		}
-	}
-	return 0;
-}
-
-static void toa_getname_kretprobe_exit(void)
-{
-	unsigned int i = ARRAY_SIZE(toa_getname_probes);
-
-	while (i--)
-		unregister_kretprobe(toa_getname_probes[i]);
-}
-
-static unsigned long toa_getname_kretprobe_missed(void)
-{
-	unsigned long missed = 0;
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(toa_getname_probes); i++)
-		missed += toa_getname_probes[i]->nmissed +
-			  toa_getname_probes[i]->kp.nmissed;
-	return missed;
-}
 
 /* ---- the ftrace hook ----------------------------------------------------------- */
 
@@ -302,12 +263,12 @@ static int toa_getname_ftrace_attach(struct ftrace_ops *ops,
 
 	err = ftrace_set_filter_ip(ops, func, 0, 0);
 	if (err) {
-		pr_err("toa: cannot trace %s (error %d)\n", name, err);
+		pr_err("cannot trace %s (error %d)\n", name, err);
 		return err;
 	}
 	err = register_ftrace_function(ops);
 	if (err) {
-		pr_err("toa: cannot hook %s through ftrace (error %d)\n",
+		pr_err("cannot hook %s through ftrace (error %d)\n",
 		       name, err);
 		ftrace_set_filter_ip(ops, func, 1, 0);
 	}
@@ -372,16 +333,18 @@ int toa_getname_init(void)
 		}
 		if (toa_getname_hook == TOA_GETNAME_HOOK_FTRACE)
 			return err;
-		pr_info("toa: using kretprobes for getname instead\n");
+		pr_info("using kretprobes for getname instead\n");
 	}
 #else
 	if (toa_getname_hook == TOA_GETNAME_HOOK_FTRACE) {
-		pr_err("toa: getname_hook=ftrace: this kernel's ftrace cannot redirect calls\n");
+		pr_err("getname_hook=ftrace: this kernel's ftrace cannot redirect calls\n");
 		return -EOPNOTSUPP;
 	}
 #endif
 	toa_getname_hook_active = TOA_GETNAME_HOOK_KRETPROBE;
-	return toa_getname_kretprobe_init();
+	return toa_kretprobes_register(toa_getname_probes,
+				       ARRAY_SIZE(toa_getname_probes),
+				       TOA_GETNAME_INSTANCES_PER_CPU);
 }
 
 void toa_getname_exit(void)
@@ -392,13 +355,15 @@ void toa_getname_exit(void)
 		return;
 	}
 #endif
-	toa_getname_kretprobe_exit();
+	toa_kretprobes_unregister(toa_getname_probes,
+				  ARRAY_SIZE(toa_getname_probes));
 }
 
 unsigned long toa_getname_missed(void)
 {
 	if (toa_getname_hook_active == TOA_GETNAME_HOOK_KRETPROBE)
-		return toa_getname_kretprobe_missed();
+		return toa_kretprobes_missed(toa_getname_probes,
+					     ARRAY_SIZE(toa_getname_probes));
 	return 0;
 }
 

@@ -10,7 +10,10 @@ struct sock;
 struct sk_buff;
 struct in6_addr;
 
-/* stats.c: per-CPU counters, /proc/net/toa_stats in every namespace */
+/*
+ * stats.c: per-CPU counters, /proc/net/toa_stats in every namespace.
+ * The names printed are TOA_STAT_NAMES (uapi/toa.h), in this order.
+ */
 enum toa_stat {
 	TOA_STAT_SYN_RECV_SOCK_TOA,
 	TOA_STAT_SYN_RECV_SOCK_NO_TOA,
@@ -19,12 +22,14 @@ enum toa_stat {
 	TOA_STAT_GETNAME_TOA_OK,
 	TOA_STAT_GETNAME_TOA_MISMATCH,
 	TOA_STAT_GETNAME_TOA_EMPTY,
+	/* Records of either family: the names are Tencent's, kept for tools. */
 	TOA_STAT_IP6_ADDRESS_ALLOC,
 	TOA_STAT_IP6_ADDRESS_FREE,
-	TOA_STAT_HOOK_MISSED,	/* read from the probes, never incremented */
+	TOA_STAT_HOOK_MISSED,	/* read through toa_stats_set_missed() */
 	TOA_STAT_COUNT
 };
 void toa_stat_inc(enum toa_stat stat);
+void toa_stats_set_missed(unsigned long (*missed)(void));
 int toa_stats_init(void);
 void toa_stats_exit(void);
 
@@ -46,7 +51,12 @@ extern struct toa_kind_set toa_kinds;
 /* hook.c: probes on the kernel's TCP and socket functions */
 int toa_hooks_init(void);
 void toa_hooks_exit(void);
-unsigned long toa_hooks_missed(void);
+struct kretprobe;
+int toa_kretprobes_register(struct kretprobe *const *probes, unsigned int n,
+			    unsigned int instances_per_cpu);
+void toa_kretprobes_unregister(struct kretprobe *const *probes, unsigned int n);
+unsigned long toa_kretprobes_missed(struct kretprobe *const *probes,
+				    unsigned int n);
 
 /* getname.c: accept() and getpeername() */
 int toa_getname_init(void);
