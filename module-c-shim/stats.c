@@ -17,21 +17,12 @@
 #include "toa.h"
 #include "uapi/toa.h"
 
-struct toa_stats {
-	u64 count[TOA_STAT_COUNT];
-};
-
-static DEFINE_PER_CPU(struct toa_stats, toa_stats);
+DEFINE_PER_CPU(struct toa_stats, toa_stats);
 
 static const char *const toa_stat_names[] = { TOA_STAT_NAMES };
 
 /* The probes count what they miss themselves; hook.c says how to sum it. */
 static unsigned long (*toa_stats_missed)(void);
-
-void toa_stat_inc(enum toa_stat stat)
-{
-	this_cpu_inc(toa_stats.count[stat]);
-}
 
 void toa_stats_set_missed(unsigned long (*missed)(void))
 {

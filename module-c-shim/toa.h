@@ -3,6 +3,7 @@
 #ifndef _TOA_H
 #define _TOA_H
 
+#include <linux/percpu.h>
 #include <linux/types.h>
 #include "parse.h"
 
@@ -28,7 +29,18 @@ enum toa_stat {
 	TOA_STAT_HOOK_MISSED,	/* read through toa_stats_set_missed() */
 	TOA_STAT_COUNT
 };
-void toa_stat_inc(enum toa_stat stat);
+
+struct toa_stats {
+	u64 count[TOA_STAT_COUNT];
+};
+DECLARE_PER_CPU(struct toa_stats, toa_stats);
+
+/* Inline: getpeername() counts on every call. */
+static inline void toa_stat_inc(enum toa_stat stat)
+{
+	this_cpu_inc(toa_stats.count[stat]);
+}
+
 void toa_stats_set_missed(unsigned long (*missed)(void));
 int toa_stats_init(void);
 void toa_stats_exit(void);
@@ -38,6 +50,7 @@ int toa_store_init(void);
 void toa_store_exit(void);
 int toa_store_add(const struct sock *sk, const struct toa_address *addr);
 bool toa_store_lookup(const struct sock *sk, struct toa_address *addr);
+const struct toa_address *toa_store_find_rcu(const struct sock *sk);
 void toa_store_remove(const struct sock *sk);
 
 /* trust.c: the `trusted` parameter */
