@@ -9,9 +9,13 @@
  *
  *  ftrace (the default where the kernel has it, 5.11+): an ftrace callback
  *	at the function's entry sends the call to a wrapper in this module,
- *	which calls the real function and rewrites its answer.  The wrapper's
- *	own call is recognised by its return address and let through.  This
- *	costs about half of a return probe.
+ *	which calls the real function and rewrites its answer.  On x86 the
+ *	wrapper calls the function's body past ftrace's entry call, so its own
+ *	call is not traced again; elsewhere that call is recognised by its
+ *	return address and let through.  Where the kernel has
+ *	DYNAMIC_FTRACE_WITH_ARGS the callback asks for the argument registers
+ *	only, not for all of them.  A getpeername() with a record then costs
+ *	less than a quarter of what a return probe adds (ci/bench).
  *  kretprobe (everywhere, and the fallback): a return probe rewrites the
  *	answer on the way out.
  *
@@ -66,32 +70,26 @@ static bool toa_caller_has_storage(void)
 	return current->mm && !(current->flags & PF_KTHREAD);
 }
 
-/* Returns the new address length, or len when nothing was changed. */
-static int toa_rewrite_peer(const struct socket *sock, struct sockaddr *uaddr,
-			    int len)
+/*
+ * Write addr into the peer address the kernel filled in.  Returns the new
+ * address length, or len when nothing was changed.
+ */
+static __always_inline int toa_rewrite_addr(const struct toa_address *addr,
+					    struct sockaddr *uaddr, int len)
 {
-	const struct sock *sk = sock->sk;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)uaddr;
 	struct sockaddr_in *sin = (struct sockaddr_in *)uaddr;
-	struct toa_address addr;
 
-	if (!sk || sk->sk_protocol != IPPROTO_TCP)
-		return len;
-	if (!toa_store_lookup(sk, &addr)) {
-		toa_stat_inc(TOA_STAT_GETNAME_TOA_EMPTY);
-		return len;
-	}
-
-	if (uaddr->sa_family == AF_INET && addr.family == TOA_FAMILY_IP4) {
-		memcpy(&sin->sin_port, addr.port, sizeof(sin->sin_port));
-		memcpy(&sin->sin_addr, addr.addr, sizeof(sin->sin_addr));
+	if (uaddr->sa_family == AF_INET && addr->family == TOA_FAMILY_IP4) {
+		memcpy(&sin->sin_port, addr->port, sizeof(sin->sin_port));
+		memcpy(&sin->sin_addr, addr->addr, sizeof(sin->sin_addr));
 	} else if (uaddr->sa_family == AF_INET6) {
-		memcpy(&sin6->sin6_port, addr.port, sizeof(sin6->sin6_port));
-		if (addr.family == TOA_FAMILY_IP4)
-			ipv6_addr_set_v4mapped(*(__be32 *)addr.addr,
+		memcpy(&sin6->sin6_port, addr->port, sizeof(sin6->sin6_port));
+		if (addr->family == TOA_FAMILY_IP4)
+			ipv6_addr_set_v4mapped(*(const __be32 *)addr->addr,
 					       &sin6->sin6_addr);
 		else
-			memcpy(&sin6->sin6_addr, addr.addr,
+			memcpy(&sin6->sin6_addr, addr->addr,
 			       sizeof(sin6->sin6_addr));
 		sin6->sin6_flowinfo = 0;
 		sin6->sin6_scope_id = 0;
@@ -102,13 +100,35 @@ static int toa_rewrite_peer(const struct socket *sock, struct sockaddr *uaddr,
 			return len;
 		memset(sin6, 0, sizeof(*sin6));
 		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_port, addr.port, sizeof(sin6->sin6_port));
-		memcpy(&sin6->sin6_addr, addr.addr, sizeof(sin6->sin6_addr));
+		memcpy(&sin6->sin6_port, addr->port, sizeof(sin6->sin6_port));
+		memcpy(&sin6->sin6_addr, addr->addr, sizeof(sin6->sin6_addr));
 		len = sizeof(*sin6);
 	} else {
 		return len;
 	}
 	toa_stat_inc(TOA_STAT_GETNAME_TOA_OK);
+	return len;
+}
+
+/*
+ * The rewrite reads the record in place, under RCU: no copy, and nothing
+ * on this path calls out of the module but the RCU read lock.
+ */
+static __always_inline int toa_rewrite_peer(const struct socket *sock,
+					    struct sockaddr *uaddr, int len)
+{
+	const struct sock *sk = sock->sk;
+	const struct toa_address *addr;
+
+	if (!sk || sk->sk_protocol != IPPROTO_TCP)
+		return len;
+	rcu_read_lock();
+	addr = toa_store_find_rcu(sk);
+	if (addr)
+		len = toa_rewrite_addr(addr, uaddr, len);
+	else
+		toa_stat_inc(TOA_STAT_GETNAME_TOA_EMPTY);
+	rcu_read_unlock();
 	return len;
 }
 
@@ -178,61 +198,41 @@ static struct kretprobe toa_getname6_probe = {
 	.data_size = sizeof(struct toa_getname_call),
 };
 
-static struct kretprobe *toa_getname_probes[] = {
+static struct kretprobe *const toa_getname_probes[] = {
 	&toa_getname4_probe,
 	&toa_getname6_probe,
 };
-
-static int toa_getname_kretprobe_init(void)
-{
-	unsigned int i;
-	int err;
-
-	for (i = 0; i < ARRAY_SIZE(toa_getname_probes); i++) {
-		toa_getname_probes[i]->maxactive =
-			num_possible_cpus() * TOA_GETNAME_INSTANCES_PER_CPU;
-		err = register_kretprobe(toa_getname_probes[i]);
-		if (err) {
-			pr_err("toa: cannot probe %s (error %d)\n",
-			       toa_getname_probes[i]->kp.symbol_name, err);
-			while (i--)
-				unregister_kretprobe(toa_getname_probes[i]);
-			return err;
-		}
-	}
-	return 0;
-}
-
-static void toa_getname_kretprobe_exit(void)
-{
-	unsigned int i = ARRAY_SIZE(toa_getname_probes);
-
-	while (i--)
-		unregister_kretprobe(toa_getname_probes[i]);
-}
-
-static unsigned long toa_getname_kretprobe_missed(void)
-{
-	unsigned long missed = 0;
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(toa_getname_probes); i++)
-		missed += toa_getname_probes[i]->nmissed +
-			  toa_getname_probes[i]->kp.nmissed;
-	return missed;
-}
 
 /* ---- the ftrace hook ----------------------------------------------------------- */
 
 #ifdef TOA_GETNAME_FTRACE
 
+struct toa_getname_ftrace {
+	struct ftrace_ops ops;
+	const char *name;
+	unsigned long func;		/* inet_getname or inet6_getname */
+	unsigned long wrapper;		/* where peer lookups are sent */
+	/* What the wrapper calls: func itself, or its body past ftrace's call. */
+	int (*body)(struct socket *sock, struct sockaddr *uaddr, int peer);
+};
+
+static struct toa_getname_ftrace toa_getname4_hook, toa_getname6_hook;
+
+/*
+ * Set while a wrapper calls func through its entry, so that the callback
+ * sees its own wrapper's call and must let it through.
+ */
+static bool toa_getname_reenters;
+
 /* Calls sent into a wrapper that have not yet left it. */
 static atomic_t toa_getname_redirected = ATOMIC_INIT(0);
 
-static int toa_inet_getname(struct socket *sock, struct sockaddr *uaddr,
-			    int peer)
+/* A wrapper: the real function's answer, rewritten. */
+static __always_inline int
+toa_getname_wrapped(const struct toa_getname_ftrace *hook, struct socket *sock,
+		    struct sockaddr *uaddr, int peer)
 {
-	int ret = inet_getname(sock, uaddr, peer);
+	int ret = hook->body(sock, uaddr, peer);
 
 	if (ret > 0)
 		ret = toa_rewrite_peer(sock, uaddr, ret);
@@ -240,102 +240,114 @@ static int toa_inet_getname(struct socket *sock, struct sockaddr *uaddr,
 	return ret;
 }
 
-static int toa_inet6_getname(struct socket *sock, struct sockaddr *uaddr,
-			     int peer)
+static int notrace toa_inet_getname(struct socket *sock,
+				    struct sockaddr *uaddr, int peer)
 {
-	int ret = inet6_getname(sock, uaddr, peer);
+	return toa_getname_wrapped(&toa_getname4_hook, sock, uaddr, peer);
+}
 
-	if (ret > 0)
-		ret = toa_rewrite_peer(sock, uaddr, ret);
-	atomic_dec(&toa_getname_redirected);
-	return ret;
+static int notrace toa_inet6_getname(struct socket *sock,
+				     struct sockaddr *uaddr, int peer)
+{
+	return toa_getname_wrapped(&toa_getname6_hook, sock, uaddr, peer);
 }
 
 /*
- * Runs at the entry of inet_getname()/inet6_getname() with the caller's
- * registers.  Peer lookups are sent to the wrapper, unless the wrapper is
- * the caller; getsockname() (peer == 0) goes straight on.
+ * Runs at the entry of inet_getname()/inet6_getname().  Peer lookups are
+ * sent to the wrapper (unless the wrapper is the caller); getsockname()
+ * (peer == 0) goes straight on.
  */
-static void notrace toa_getname_redirect(struct pt_regs *regs,
+static void notrace toa_getname_redirect(unsigned long ip,
 					 unsigned long parent_ip,
-					 unsigned long wrapper)
+					 struct ftrace_ops *ops,
+					 struct ftrace_regs *fregs)
 {
-	if (!regs || !toa_regs_arg(regs, 2) ||
-	    within_module(parent_ip, THIS_MODULE))
+	struct toa_getname_ftrace *hook =
+		container_of(ops, struct toa_getname_ftrace, ops);
+
+	if (!toa_fregs_arg(fregs, 2))
+		return;
+	if (toa_getname_reenters && within_module(parent_ip, THIS_MODULE))
 		return;
 	atomic_inc(&toa_getname_redirected);
-	instruction_pointer_set(regs, wrapper);
+	toa_fregs_set_ip(fregs, hook->wrapper);
 }
 
-static void notrace toa_getname4_ftrace(unsigned long ip,
-					unsigned long parent_ip,
-					struct ftrace_ops *ops,
-					struct ftrace_regs *fregs)
-{
-	toa_getname_redirect(ftrace_get_regs(fregs), parent_ip,
-			     (unsigned long)toa_inet_getname);
-}
-
-static void notrace toa_getname6_ftrace(unsigned long ip,
-					unsigned long parent_ip,
-					struct ftrace_ops *ops,
-					struct ftrace_regs *fregs)
-{
-	toa_getname_redirect(ftrace_get_regs(fregs), parent_ip,
-			     (unsigned long)toa_inet6_getname);
-}
-
-static struct ftrace_ops toa_getname4_ops = {
-	.func = toa_getname4_ftrace,
-	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY,
+static struct toa_getname_ftrace toa_getname4_hook = {
+	.ops.func = toa_getname_redirect,
+	.ops.flags = TOA_FTRACE_IPMODIFY_FLAGS,
+	.name = "inet_getname",
+	.func = (unsigned long)inet_getname,
+	.wrapper = (unsigned long)toa_inet_getname,
 };
 
-static struct ftrace_ops toa_getname6_ops = {
-	.func = toa_getname6_ftrace,
-	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY,
+static struct toa_getname_ftrace toa_getname6_hook = {
+	.ops.func = toa_getname_redirect,
+	.ops.flags = TOA_FTRACE_IPMODIFY_FLAGS,
+	.name = "inet6_getname",
+	.func = (unsigned long)inet6_getname,
+	.wrapper = (unsigned long)toa_inet6_getname,
 };
 
-static int toa_getname_ftrace_attach(struct ftrace_ops *ops,
-				     unsigned long func, const char *name)
+/*
+ * The wrappers call the body of the hooked function, past the call that
+ * ftrace patches in at its entry, so that their own call does not go
+ * through ftrace a second time.  Where that is not possible (another
+ * architecture, indirect branch tracking enforced, an entry not laid out as
+ * expected) they call the function itself and the callback lets them pass.
+ */
+static void toa_getname_ftrace_bodies(void)
+{
+	unsigned long body4 = toa_ftrace_body(toa_getname4_hook.func);
+	unsigned long body6 = toa_ftrace_body(toa_getname6_hook.func);
+
+	if (body4 && body6) {
+		toa_getname4_hook.body = (void *)body4;
+		toa_getname6_hook.body = (void *)body6;
+		toa_getname_reenters = false;
+	} else {
+		toa_getname4_hook.body = inet_getname;
+		toa_getname6_hook.body = inet6_getname;
+		toa_getname_reenters = true;
+	}
+}
+
+static int toa_getname_ftrace_attach(struct toa_getname_ftrace *hook)
 {
 	int err;
 
-	err = ftrace_set_filter_ip(ops, func, 0, 0);
+	err = ftrace_set_filter_ip(&hook->ops, hook->func, 0, 0);
 	if (err) {
-		pr_err("toa: cannot trace %s (error %d)\n", name, err);
+		pr_err("cannot trace %s (error %d)\n", hook->name, err);
 		return err;
 	}
-	err = register_ftrace_function(ops);
+	err = register_ftrace_function(&hook->ops);
 	if (err) {
-		pr_err("toa: cannot hook %s through ftrace (error %d)\n",
-		       name, err);
-		ftrace_set_filter_ip(ops, func, 1, 0);
+		pr_err("cannot hook %s through ftrace (error %d)\n",
+		       hook->name, err);
+		ftrace_set_filter_ip(&hook->ops, hook->func, 1, 0);
 	}
 	return err;
 }
 
-static void toa_getname_ftrace_detach(struct ftrace_ops *ops,
-				      unsigned long func)
+static void toa_getname_ftrace_detach(struct toa_getname_ftrace *hook)
 {
-	unregister_ftrace_function(ops);
-	ftrace_set_filter_ip(ops, func, 1, 0);
+	unregister_ftrace_function(&hook->ops);
+	ftrace_set_filter_ip(&hook->ops, hook->func, 1, 0);
 }
 
 static int toa_getname_ftrace_init(void)
 {
 	int err;
 
-	err = toa_getname_ftrace_attach(&toa_getname4_ops,
-					(unsigned long)inet_getname,
-					"inet_getname");
+	/* Before any call can be redirected: the wrappers read these. */
+	toa_getname_ftrace_bodies();
+	err = toa_getname_ftrace_attach(&toa_getname4_hook);
 	if (err)
 		return err;
-	err = toa_getname_ftrace_attach(&toa_getname6_ops,
-					(unsigned long)inet6_getname,
-					"inet6_getname");
+	err = toa_getname_ftrace_attach(&toa_getname6_hook);
 	if (err)
-		toa_getname_ftrace_detach(&toa_getname4_ops,
-					  (unsigned long)inet_getname);
+		toa_getname_ftrace_detach(&toa_getname4_hook);
 	return err;
 }
 
@@ -347,10 +359,8 @@ static int toa_getname_ftrace_init(void)
  */
 static void toa_getname_ftrace_exit(void)
 {
-	toa_getname_ftrace_detach(&toa_getname6_ops,
-				  (unsigned long)inet6_getname);
-	toa_getname_ftrace_detach(&toa_getname4_ops,
-				  (unsigned long)inet_getname);
+	toa_getname_ftrace_detach(&toa_getname6_hook);
+	toa_getname_ftrace_detach(&toa_getname4_hook);
 	while (atomic_read(&toa_getname_redirected))
 		msleep(1);
 	synchronize_rcu_tasks();
@@ -372,16 +382,18 @@ int toa_getname_init(void)
 		}
 		if (toa_getname_hook == TOA_GETNAME_HOOK_FTRACE)
 			return err;
-		pr_info("toa: using kretprobes for getname instead\n");
+		pr_info("using kretprobes for getname instead\n");
 	}
 #else
 	if (toa_getname_hook == TOA_GETNAME_HOOK_FTRACE) {
-		pr_err("toa: getname_hook=ftrace: this kernel's ftrace cannot redirect calls\n");
+		pr_err("getname_hook=ftrace: this kernel's ftrace cannot redirect calls\n");
 		return -EOPNOTSUPP;
 	}
 #endif
 	toa_getname_hook_active = TOA_GETNAME_HOOK_KRETPROBE;
-	return toa_getname_kretprobe_init();
+	return toa_kretprobes_register(toa_getname_probes,
+				       ARRAY_SIZE(toa_getname_probes),
+				       TOA_GETNAME_INSTANCES_PER_CPU);
 }
 
 void toa_getname_exit(void)
@@ -392,13 +404,15 @@ void toa_getname_exit(void)
 		return;
 	}
 #endif
-	toa_getname_kretprobe_exit();
+	toa_kretprobes_unregister(toa_getname_probes,
+				  ARRAY_SIZE(toa_getname_probes));
 }
 
 unsigned long toa_getname_missed(void)
 {
 	if (toa_getname_hook_active == TOA_GETNAME_HOOK_KRETPROBE)
-		return toa_getname_kretprobe_missed();
+		return toa_kretprobes_missed(toa_getname_probes,
+					     ARRAY_SIZE(toa_getname_probes));
 	return 0;
 }
 

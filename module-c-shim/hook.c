@@ -75,7 +75,7 @@ static void toa_child_created(const struct sock *child,
 		return;
 	}
 	if (toa_store_add(child, &addr)) {
-		pr_warn_ratelimited("toa: no memory for a record, the connection keeps the proxy address\n");
+		pr_warn_ratelimited("no memory for a record, the connection keeps the proxy address\n");
 		goto no_toa;
 	}
 	toa_stat_inc(TOA_STAT_SYN_RECV_SOCK_TOA);
@@ -130,6 +130,50 @@ static int toa_sock_destruct_pre(struct kprobe *kp, struct pt_regs *regs)
 	return 0;
 }
 
+/* ---- kretprobe arrays --------------------------------------------------- */
+
+/*
+ * Register probes[0..n) in order, each with room for instances_per_cpu calls
+ * in flight per possible CPU; on failure those already registered are
+ * unregistered again.
+ */
+int toa_kretprobes_register(struct kretprobe *const *probes, unsigned int n,
+			    unsigned int instances_per_cpu)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < n; i++) {
+		probes[i]->maxactive = num_possible_cpus() * instances_per_cpu;
+		err = register_kretprobe(probes[i]);
+		if (err) {
+			pr_err("cannot probe %s (error %d)\n",
+			       probes[i]->kp.symbol_name, err);
+			toa_kretprobes_unregister(probes, i);
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Unregister probes[0..n) in reverse order. */
+void toa_kretprobes_unregister(struct kretprobe *const *probes, unsigned int n)
+{
+	while (n--)
+		unregister_kretprobe(probes[n]);
+}
+
+/* Calls the probes could not follow: no free instance, or recursion. */
+unsigned long toa_kretprobes_missed(struct kretprobe *const *probes,
+				    unsigned int n)
+{
+	unsigned long missed = 0;
+
+	while (n--)
+		missed += probes[n]->nmissed + probes[n]->kp.nmissed;
+	return missed;
+}
+
 /* ---- registration ---------------------------------------------------------- */
 
 /*
@@ -166,48 +210,36 @@ static struct kretprobe *const toa_kretprobes[] = {
 	&toa_syn_recv6_probe,
 };
 
-unsigned long toa_hooks_missed(void)
+/* hook_missed in /proc/net/toa_stats: every probe's missed count. */
+static unsigned long toa_hooks_missed(void)
 {
-	unsigned long missed = toa_destruct_probe.nmissed + toa_getname_missed();
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(toa_kretprobes); i++)
-		missed += toa_kretprobes[i]->nmissed +
-			  toa_kretprobes[i]->kp.nmissed;
-	return missed;
+	return toa_destruct_probe.nmissed + toa_getname_missed() +
+	       toa_kretprobes_missed(toa_kretprobes,
+				     ARRAY_SIZE(toa_kretprobes));
 }
 
 int toa_hooks_init(void)
 {
-	unsigned int cpus = num_possible_cpus();
-	unsigned int i;
 	int err;
-
-	toa_syn_recv4_probe.maxactive = cpus * TOA_SYN_RECV_INSTANCES_PER_CPU;
-	toa_syn_recv6_probe.maxactive = cpus * TOA_SYN_RECV_INSTANCES_PER_CPU;
 
 	err = register_kprobe(&toa_destruct_probe);
 	if (err) {
-		pr_err("toa: cannot probe %s (error %d)\n",
+		pr_err("cannot probe %s (error %d)\n",
 		       toa_destruct_probe.symbol_name, err);
 		return err;
 	}
 	err = toa_getname_init();
 	if (err)
 		goto fail_destruct;
-	for (i = 0; i < ARRAY_SIZE(toa_kretprobes); i++) {
-		err = register_kretprobe(toa_kretprobes[i]);
-		if (err) {
-			pr_err("toa: cannot probe %s (error %d)\n",
-			       toa_kretprobes[i]->kp.symbol_name, err);
-			goto unwind;
-		}
-	}
+	err = toa_kretprobes_register(toa_kretprobes,
+				      ARRAY_SIZE(toa_kretprobes),
+				      TOA_SYN_RECV_INSTANCES_PER_CPU);
+	if (err)
+		goto fail_getname;
+	toa_stats_set_missed(toa_hooks_missed);
 	return 0;
 
-unwind:
-	while (i--)
-		unregister_kretprobe(toa_kretprobes[i]);
+fail_getname:
 	toa_getname_exit();
 fail_destruct:
 	unregister_kprobe(&toa_destruct_probe);
@@ -221,10 +253,8 @@ fail_destruct:
  */
 void toa_hooks_exit(void)
 {
-	unsigned int i = ARRAY_SIZE(toa_kretprobes);
-
-	while (i--)
-		unregister_kretprobe(toa_kretprobes[i]);
+	toa_stats_set_missed(NULL);
+	toa_kretprobes_unregister(toa_kretprobes, ARRAY_SIZE(toa_kretprobes));
 	toa_getname_exit();
 	unregister_kprobe(&toa_destruct_probe);
 }

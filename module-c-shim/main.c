@@ -47,7 +47,7 @@ static int toa_kinds_set(const char *val, const struct kernel_param *kp)
 	}
 	kfree(copy);
 	if (err) {
-		pr_err("toa: kinds: '%.*s' is not a list of up to %d option kinds from 2 to 255\n",
+		pr_err("kinds: '%.*s' is not a list of up to %d option kinds from 2 to 255\n",
 		       (int)strcspn(val, "\n"), val, TOA_KINDS_MAX);
 		return err;
 	}
@@ -92,7 +92,7 @@ static int __init toa_init(void)
 		goto fail_store;
 	err = toa_lookup_init();
 	if (err) {
-		pr_err("toa: cannot register getsockopt %d (error %d)\n",
+		pr_err("cannot register getsockopt %d (error %d)\n",
 		       4096, err);
 		goto fail_stats;
 	}
@@ -101,7 +101,7 @@ static int __init toa_init(void)
 	if (err)
 		goto fail_lookup;
 
-	pr_info("toa: version %s loaded\n", TOA_VERSION);
+	pr_info("version %s loaded\n", TOA_VERSION);
 	return 0;
 
 fail_lookup:
@@ -122,7 +122,7 @@ static void __exit toa_exit(void)
 	toa_stats_exit();
 	toa_store_exit();
 	toa_trust_exit();
-	pr_info("toa: version %s unloaded\n", TOA_VERSION);
+	pr_info("version %s unloaded\n", TOA_VERSION);
 }
 
 module_init(toa_init);

@@ -17,22 +17,22 @@
 #include "toa.h"
 #include "uapi/toa.h"
 
-struct toa_stats {
-	u64 count[TOA_STAT_COUNT];
-};
+DEFINE_PER_CPU(struct toa_stats, toa_stats);
 
-static DEFINE_PER_CPU(struct toa_stats, toa_stats);
+static const char *const toa_stat_names[] = { TOA_STAT_NAMES };
 
-static const char *const toa_stat_names[TOA_STAT_COUNT] = { TOA_STAT_NAMES };
+/* The probes count what they miss themselves; hook.c says how to sum it. */
+static unsigned long (*toa_stats_missed)(void);
 
-void toa_stat_inc(enum toa_stat stat)
+void toa_stats_set_missed(unsigned long (*missed)(void))
 {
-	this_cpu_inc(toa_stats.count[stat]);
+	WRITE_ONCE(toa_stats_missed, missed);
 }
 
 static int toa_stats_show(struct seq_file *seq, void *v)
 {
-	unsigned long missed = toa_hooks_missed();
+	unsigned long (*missed_fn)(void) = READ_ONCE(toa_stats_missed);
+	unsigned long missed = missed_fn ? missed_fn() : 0;
 	int stat, cpu;
 
 	seq_printf(seq, "%-25s", "");
@@ -104,6 +104,8 @@ static struct pernet_operations toa_stats_net_ops = {
 
 int toa_stats_init(void)
 {
+	/* A name for every counter, and a counter for every name. */
+	BUILD_BUG_ON(ARRAY_SIZE(toa_stat_names) != TOA_STAT_COUNT);
 	return register_pernet_subsys(&toa_stats_net_ops);
 }
 

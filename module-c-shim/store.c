@@ -92,23 +92,33 @@ int toa_store_add(const struct sock *sk, const struct toa_address *addr)
 	return 0;
 }
 
-bool toa_store_lookup(const struct sock *sk, struct toa_address *addr)
+/*
+ * The address recorded for sk, or NULL; the caller holds rcu_read_lock()
+ * for as long as it reads it.  A record never changes once added.
+ */
+const struct toa_address *notrace toa_store_find_rcu(const struct sock *sk)
 {
 	struct toa_record *rec;
-	bool found = false;
 
 	if (!atomic_read(&toa_live_records))
-		return false;
+		return NULL;
+	hlist_for_each_entry_rcu(rec, &toa_buckets[toa_store_hash(sk)], node)
+		if (rec->sk == sk)
+			return &rec->addr;
+	return NULL;
+}
+
+/* A copy of the address recorded for sk, for callers outside RCU. */
+bool toa_store_lookup(const struct sock *sk, struct toa_address *addr)
+{
+	const struct toa_address *found;
+
 	rcu_read_lock();
-	hlist_for_each_entry_rcu(rec, &toa_buckets[toa_store_hash(sk)], node) {
-		if (rec->sk == sk) {
-			*addr = rec->addr;
-			found = true;
-			break;
-		}
-	}
+	found = toa_store_find_rcu(sk);
+	if (found)
+		*addr = *found;
 	rcu_read_unlock();
-	return found;
+	return found != NULL;
 }
 
 void toa_store_remove(const struct sock *sk)

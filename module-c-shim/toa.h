@@ -3,6 +3,7 @@
 #ifndef _TOA_H
 #define _TOA_H
 
+#include <linux/percpu.h>
 #include <linux/types.h>
 #include "parse.h"
 
@@ -10,7 +11,10 @@ struct sock;
 struct sk_buff;
 struct in6_addr;
 
-/* stats.c: per-CPU counters, /proc/net/toa_stats in every namespace */
+/*
+ * stats.c: per-CPU counters, /proc/net/toa_stats in every namespace.
+ * The names printed are TOA_STAT_NAMES (uapi/toa.h), in this order.
+ */
 enum toa_stat {
 	TOA_STAT_SYN_RECV_SOCK_TOA,
 	TOA_STAT_SYN_RECV_SOCK_NO_TOA,
@@ -19,12 +23,25 @@ enum toa_stat {
 	TOA_STAT_GETNAME_TOA_OK,
 	TOA_STAT_GETNAME_TOA_MISMATCH,
 	TOA_STAT_GETNAME_TOA_EMPTY,
+	/* Records of either family: the names are Tencent's, kept for tools. */
 	TOA_STAT_IP6_ADDRESS_ALLOC,
 	TOA_STAT_IP6_ADDRESS_FREE,
-	TOA_STAT_HOOK_MISSED,	/* read from the probes, never incremented */
+	TOA_STAT_HOOK_MISSED,	/* read through toa_stats_set_missed() */
 	TOA_STAT_COUNT
 };
-void toa_stat_inc(enum toa_stat stat);
+
+struct toa_stats {
+	u64 count[TOA_STAT_COUNT];
+};
+DECLARE_PER_CPU(struct toa_stats, toa_stats);
+
+/* Inline: getpeername() counts on every call. */
+static inline void toa_stat_inc(enum toa_stat stat)
+{
+	this_cpu_inc(toa_stats.count[stat]);
+}
+
+void toa_stats_set_missed(unsigned long (*missed)(void));
 int toa_stats_init(void);
 void toa_stats_exit(void);
 
@@ -33,6 +50,7 @@ int toa_store_init(void);
 void toa_store_exit(void);
 int toa_store_add(const struct sock *sk, const struct toa_address *addr);
 bool toa_store_lookup(const struct sock *sk, struct toa_address *addr);
+const struct toa_address *toa_store_find_rcu(const struct sock *sk);
 void toa_store_remove(const struct sock *sk);
 
 /* trust.c: the `trusted` parameter */
@@ -46,7 +64,12 @@ extern struct toa_kind_set toa_kinds;
 /* hook.c: probes on the kernel's TCP and socket functions */
 int toa_hooks_init(void);
 void toa_hooks_exit(void);
-unsigned long toa_hooks_missed(void);
+struct kretprobe;
+int toa_kretprobes_register(struct kretprobe *const *probes, unsigned int n,
+			    unsigned int instances_per_cpu);
+void toa_kretprobes_unregister(struct kretprobe *const *probes, unsigned int n);
+unsigned long toa_kretprobes_missed(struct kretprobe *const *probes,
+				    unsigned int n);
 
 /* getname.c: accept() and getpeername() */
 int toa_getname_init(void);

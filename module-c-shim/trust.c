@@ -150,7 +150,7 @@ static int toa_trusted_set(const char *val, const struct kernel_param *kp)
 
 	err = toa_trust_parse(val, &list);
 	if (err) {
-		pr_warn("toa: trusted: rejected '%.*s', keeping the old list\n",
+		pr_warn("trusted: rejected '%.*s', keeping the old list\n",
 			(int)strcspn(val, "\n"), val);
 		return err;
 	}
