@@ -22,15 +22,3 @@ guest_build() {
 	is_static "$bin" || { echo "$bin is dynamically linked; the initramfs has no libc"; return 1; }
 	echo "$bin" >"$WORK/guest-bin"
 }
-
-# guest_payload FILE: the /init fragment that runs the cases with the arguments in /toa/args
-# and prints the verdict line judge_serial looks for.
-guest_payload() {
-	cat >"$1" <<'SH'
-/toa/toa-kernel-cases --module /toa/toa.ko $(cat /toa/args)
-rc=$?
-if [ $rc = 0 ]; then echo "TOA-RESULT: PASS"; else echo "TOA-RESULT: FAIL (exit $rc)"; fi
-echo "TOA: --- dmesg | grep -i toa"
-dmesg | grep -i toa
-SH
-}

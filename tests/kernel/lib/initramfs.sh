@@ -25,9 +25,7 @@ initramfs_pack() {
 		cat_ko "$dep" >"$I/toa/deps/$base"
 		echo "$base" >>"$I/toa/deps.list"
 	done <"$LOGS/$K.tun-deps"
-	# a kernel built with CONFIG_TUN=y (tests/kernel/vendor-tree --boot) has nothing to load
-	[ -s "$I/toa/deps.list" ] || grep -qx 'builtin tun' "$LOGS/$K.tun-deps" ||
-		{ echo "no insmod line for tun in $LOGS/$K.tun-deps" >&2; return 1; }
+	[ -s "$I/toa/deps.list" ] || { echo "no insmod line for tun in $LOGS/$K.tun-deps" >&2; return 1; }
 	cp "$ko" "$I/toa/toa.ko"
 	for spec in "$@"; do
 		mkdir -p "$(dirname "$I/${spec#*:}")"
