@@ -1,12 +1,13 @@
 //! The command line: what `toa-install` accepts, and running it.
 
-use crate::detect::{self, Target, Verbosity};
+use crate::commands::detect::{self, Target, Verbosity};
+use crate::commands::report::{ErrorDoc, Problem};
+use crate::effects::host::RealHost;
+use crate::effects::progress::{Display, Reporter};
 use crate::exit::{Categorized, Exit};
-use crate::install::ErrorDoc;
 use crate::plan::Plan;
-use crate::progress::{Display, Reporter};
-use crate::security::OurModule;
-use crate::sysroot::{open_root, RealHost, RootFs};
+use crate::system::security::OurModule;
+use crate::system::sysroot::{open_root, RootFs};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,10 +21,7 @@ use std::path::PathBuf;
     version,
     about,
     args_conflicts_with_subcommands = true,
-    after_help = "Exit codes: 0 ok, 2 usage, 3 not root, 4 unsupported system, \
-                  5 headers/toolchain unavailable, 6 download or checksum failure, 7 build failed, \
-                  8 load refused (signature/lockdown/SUSE gate), 9 load failed, \
-                  10 verification failed, 11 persistence failed, 12 another toa module loaded."
+    after_help = Exit::help()
 )]
 pub struct Cli {
     /// Options every command takes.
@@ -258,7 +256,7 @@ fn run_install(args: &GlobalArgs, install: &InstallArgs) -> Exit {
             mirrors.extend(url.split_whitespace().map(str::to_owned));
         }
     }
-    let request = crate::install::Request {
+    let request = crate::commands::install::Request {
         compile: install.compile,
         prebuilt_only: install.prebuilt_only,
         mirrors,
@@ -270,7 +268,7 @@ fn run_install(args: &GlobalArgs, install: &InstallArgs) -> Exit {
         quiet: args.quiet || args.json,
     };
     let mut progress = args.reporter(install.dry_run);
-    let doc = crate::install::run(&request, euid_is_root(), &mut progress);
+    let doc = crate::commands::install::run(&request, euid_is_root(), &mut progress);
     drop(progress);
     let done = if doc.changed {
         "toa is installed, loaded, verified and set to load at boot."
@@ -296,13 +294,13 @@ fn run_uninstall(args: &GlobalArgs, uninstall: &UninstallArgs) -> Exit {
              Next step: run it without --kernel-release",
         );
     }
-    let request = crate::uninstall::Request {
+    let request = crate::commands::uninstall::Request {
         purge_deps: uninstall.purge_deps,
         dry_run: uninstall.dry_run,
         root: args.root.clone(),
     };
     let mut progress = args.reporter(uninstall.dry_run);
-    let doc = crate::uninstall::run(&request, euid_is_root(), &mut progress);
+    let doc = crate::commands::uninstall::run(&request, euid_is_root(), &mut progress);
     drop(progress);
     let done = if doc.changed {
         "toa is uninstalled."
@@ -310,7 +308,7 @@ fn run_uninstall(args: &GlobalArgs, uninstall: &UninstallArgs) -> Exit {
         "nothing of toa is installed: nothing changed."
     };
     let ending = Ending {
-        plan: doc.plan.as_ref().map(crate::uninstall::Plan::render),
+        plan: doc.plan.as_ref().map(crate::plan::uninstall::Plan::render),
         done,
         warnings: &doc.warnings,
         packages: ("packages removed", &doc.packages_removed),
@@ -365,7 +363,7 @@ fn print_ending<D: serde::Serialize>(
         }
     }
     if let Some(error) = end.error {
-        eprintln!("error: {}", error.message);
+        eprintln!("error: {}", error.problem.message);
         for problem in &error.undo_problems {
             eprintln!("error: not undone: {problem}");
         }
@@ -429,7 +427,7 @@ fn run_status(args: &GlobalArgs) -> Exit {
     if let Some(exit) = refuse_root_options(args, "status") {
         return exit;
     }
-    let status = crate::status::gather(&RootFs::host());
+    let status = crate::commands::status::gather(&RootFs::host());
     if args.json {
         let mut stdout = std::io::stdout().lock();
         let _ = serde_json::to_writer_pretty(&mut stdout, &status);
@@ -437,7 +435,7 @@ fn run_status(args: &GlobalArgs) -> Exit {
         return Exit::Ok;
     }
     if !args.quiet {
-        print!("{}", crate::status::render_text(&status));
+        print!("{}", crate::commands::status::render_text(&status));
         for warning in &status.warnings {
             eprintln!("warning: {warning}");
         }
@@ -453,7 +451,7 @@ fn run_verify(args: &GlobalArgs) -> Exit {
         let message = "toa-install verify needs root (it creates a network namespace and a tun device). Next step: run it again with sudo";
         return fail(args, Exit::NotRoot, message);
     }
-    let result = crate::verify::run(None);
+    let result = crate::commands::verify::run(None);
     if args.json {
         let doc = match &result {
             Ok(report) => serde_json::json!({
@@ -461,7 +459,7 @@ fn run_verify(args: &GlobalArgs) -> Exit {
             }),
             Err(message) => serde_json::json!({
                 "passed": false, "checks": [], "warnings": [],
-                "error": {"category": Exit::VerifyFailed, "exit_code": Exit::VerifyFailed.code(), "message": message},
+                "error": Problem::new(Exit::VerifyFailed, message.clone()),
             }),
         };
         println!("{doc:#}");
@@ -494,7 +492,7 @@ fn run_mirror_build(
     distro: Option<&str>,
 ) -> Exit {
     let distro = distro.map(str::to_owned).unwrap_or_else(|| {
-        crate::distro::identify(&RootFs::host())
+        crate::system::distro::identify(&RootFs::host())
             .map(|id| match id.version_id {
                 Some(v) => format!("{}-{v}", id.id),
                 None => id.id,
@@ -507,7 +505,7 @@ fn run_mirror_build(
             eprintln!("{line}");
         }
     };
-    match crate::mirror::build(trees, out, &distro, &mut progress) {
+    match crate::backend::module::mirror::build(trees, out, &distro, &mut progress) {
         Ok(index) => {
             if args.json {
                 let doc = serde_json::json!({"changed": true, "index": index});
@@ -532,7 +530,7 @@ fn fail(args: &GlobalArgs, exit: Exit, message: &str) -> Exit {
     if args.json {
         let doc = serde_json::json!({
             "supported": false,
-            "error": {"category": exit, "exit_code": exit.code(), "message": message},
+            "error": Problem::new(exit, message.to_owned()),
         });
         println!("{doc:#}");
     } else {
