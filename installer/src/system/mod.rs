@@ -1,0 +1,4 @@
+//! Read-only facts about the host.
+
+pub mod capture;
+pub mod listeners;
