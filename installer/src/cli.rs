@@ -1,12 +1,13 @@
 //! The command line: what `toa-install` accepts, and running it.
 
-use crate::detect::{self, Target, Verbosity};
+use crate::commands::detect::{self, Target, Verbosity};
+use crate::commands::report::{ErrorDoc, Problem};
+use crate::effects::host::RealHost;
+use crate::effects::progress::{Display, Reporter};
 use crate::exit::{Categorized, Exit};
-use crate::install::ErrorDoc;
 use crate::plan::Plan;
-use crate::progress::{Display, Reporter};
-use crate::security::OurModule;
-use crate::sysroot::{open_root, RealHost, RootFs};
+use crate::system::security::OurModule;
+use crate::system::sysroot::{open_root, RootFs};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,10 +21,7 @@ use std::path::PathBuf;
     version,
     about,
     args_conflicts_with_subcommands = true,
-    after_help = "Exit codes: 0 ok, 2 usage, 3 not root, 4 unsupported system, \
-                  5 headers/toolchain unavailable, 6 download or checksum failure, 7 build failed, \
-                  8 load refused (signature/lockdown/SUSE gate), 9 load failed, \
-                  10 verification failed, 11 persistence failed, 12 another toa module loaded."
+    after_help = Exit::help()
 )]
 pub struct Cli {
     /// Options every command takes.
@@ -145,6 +143,22 @@ pub enum Command {
     /// when it is set. Needs root. Exits 10 when the test fails.
     Verify,
 
+    /// Why does my server still see the proxy's address? Reports the active
+    /// backend, its version, the trusted list, whether the counters moved,
+    /// conflicts (another TOA module, a kernel that refuses modules, an
+    /// empty trusted list), the listening sockets on --port; and, with
+    /// --port, watches for --seconds the handshakes arriving for those ports
+    /// (a packet socket; nothing is changed) and says per proxy network
+    /// whether it sends TOA, which kind, and whether it is trusted, with the
+    /// next step. Client addresses are masked unless --show-clients. Needs
+    /// root. Exits 0 when healthy, 10 when a problem was found.
+    Doctor(DoctorArgs),
+
+    /// Print toa's counters: in /proc/net/toa_stats's layout (one column
+    /// per CPU), or summed in the Prometheus text exposition format.
+    /// Does not need root.
+    Stats(StatsArgs),
+
     /// Take toa off this host: unload it (saying what uses it when it
     /// cannot be), remove /etc/modules-load.d/toa.conf and
     /// /etc/modprobe.d/toa.conf, `dkms remove` it for every kernel, delete
@@ -182,6 +196,41 @@ pub struct UninstallArgs {
     /// scripts that always pass it).
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+/// `toa-install doctor`.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// A TCP port your servers listen on behind the proxy (repeatable):
+    /// its handshakes are watched and its listeners checked.
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+
+    /// How long to watch the ports.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = crate::commands::doctor::DEFAULT_SECONDS,
+        value_parser = clap::value_parser!(u64).range(1..=crate::commands::doctor::MAX_SECONDS)
+    )]
+    pub seconds: u64,
+
+    /// Show client addresses in full (default: 203.0.113.x, for support logs).
+    #[arg(long)]
+    pub show_clients: bool,
+}
+
+/// `toa-install stats`.
+#[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    /// The layout of the output.
+    #[arg(long, value_enum, default_value = "proc")]
+    pub format: crate::commands::stats::Format,
+
+    /// Replace FILE atomically instead of printing (for node_exporter's
+    /// textfile collector).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `toa-install mirror ...`.
@@ -242,6 +291,8 @@ pub fn run(cli: &Cli) -> Exit {
         Some(Command::Detect) => run_detect(&cli.global),
         Some(Command::Verify) => run_verify(&cli.global),
         Some(Command::Status) => run_status(&cli.global),
+        Some(Command::Doctor(args)) => run_doctor(&cli.global, args),
+        Some(Command::Stats(args)) => run_stats(&cli.global, args),
         Some(Command::Uninstall(args)) => run_uninstall(&cli.global, args),
         Some(Command::Mirror(MirrorCommand::Build {
             kernel_trees,
@@ -258,7 +309,7 @@ fn run_install(args: &GlobalArgs, install: &InstallArgs) -> Exit {
             mirrors.extend(url.split_whitespace().map(str::to_owned));
         }
     }
-    let request = crate::install::Request {
+    let request = crate::commands::install::Request {
         compile: install.compile,
         prebuilt_only: install.prebuilt_only,
         mirrors,
@@ -270,7 +321,7 @@ fn run_install(args: &GlobalArgs, install: &InstallArgs) -> Exit {
         quiet: args.quiet || args.json,
     };
     let mut progress = args.reporter(install.dry_run);
-    let doc = crate::install::run(&request, euid_is_root(), &mut progress);
+    let doc = crate::commands::install::run(&request, euid_is_root(), &mut progress);
     drop(progress);
     let done = if doc.changed {
         "toa is installed, loaded, verified and set to load at boot."
@@ -296,13 +347,13 @@ fn run_uninstall(args: &GlobalArgs, uninstall: &UninstallArgs) -> Exit {
              Next step: run it without --kernel-release",
         );
     }
-    let request = crate::uninstall::Request {
+    let request = crate::commands::uninstall::Request {
         purge_deps: uninstall.purge_deps,
         dry_run: uninstall.dry_run,
         root: args.root.clone(),
     };
     let mut progress = args.reporter(uninstall.dry_run);
-    let doc = crate::uninstall::run(&request, euid_is_root(), &mut progress);
+    let doc = crate::commands::uninstall::run(&request, euid_is_root(), &mut progress);
     drop(progress);
     let done = if doc.changed {
         "toa is uninstalled."
@@ -310,7 +361,7 @@ fn run_uninstall(args: &GlobalArgs, uninstall: &UninstallArgs) -> Exit {
         "nothing of toa is installed: nothing changed."
     };
     let ending = Ending {
-        plan: doc.plan.as_ref().map(crate::uninstall::Plan::render),
+        plan: doc.plan.as_ref().map(crate::plan::uninstall::Plan::render),
         done,
         warnings: &doc.warnings,
         packages: ("packages removed", &doc.packages_removed),
@@ -365,7 +416,7 @@ fn print_ending<D: serde::Serialize>(
         }
     }
     if let Some(error) = end.error {
-        eprintln!("error: {}", error.message);
+        eprintln!("error: {}", error.problem.message);
         for problem in &error.undo_problems {
             eprintln!("error: not undone: {problem}");
         }
@@ -429,7 +480,7 @@ fn run_status(args: &GlobalArgs) -> Exit {
     if let Some(exit) = refuse_root_options(args, "status") {
         return exit;
     }
-    let status = crate::status::gather(&RootFs::host());
+    let status = crate::commands::status::gather(&RootFs::host());
     if args.json {
         let mut stdout = std::io::stdout().lock();
         let _ = serde_json::to_writer_pretty(&mut stdout, &status);
@@ -437,12 +488,79 @@ fn run_status(args: &GlobalArgs) -> Exit {
         return Exit::Ok;
     }
     if !args.quiet {
-        print!("{}", crate::status::render_text(&status));
+        print!("{}", crate::commands::status::render_text(&status));
         for warning in &status.warnings {
             eprintln!("warning: {warning}");
         }
     }
     Exit::Ok
+}
+
+fn run_doctor(args: &GlobalArgs, doctor: &DoctorArgs) -> Exit {
+    use crate::commands::doctor;
+    if let Some(exit) = refuse_root_options(args, "doctor") {
+        return exit;
+    }
+    if !euid_is_root() {
+        let message = "toa-install doctor needs root (it reads the kernel's settings and watches traffic with a packet socket). Next step: run it again with sudo";
+        return fail(args, Exit::NotRoot, message);
+    }
+    let request = doctor::Request {
+        ports: doctor.ports.clone(),
+        seconds: doctor.seconds,
+        privacy: if doctor.show_clients {
+            crate::plan::diagnose::Privacy::Shown
+        } else {
+            crate::plan::diagnose::Privacy::Masked
+        },
+    };
+    if !args.json && !args.quiet && !request.ports.is_empty() {
+        eprintln!(
+            "watching the handshakes for port(s) {} for {} s...",
+            request
+                .ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            request.seconds
+        );
+    }
+    let report = match doctor::run(&RootFs::host(), &RealHost, &request) {
+        Ok(r) => r,
+        Err(e) => return fail(args, e.category(), &e.to_string()),
+    };
+    if args.json {
+        let mut stdout = std::io::stdout().lock();
+        let _ = serde_json::to_writer_pretty(&mut stdout, &report);
+        let _ = writeln!(stdout);
+    } else if !args.quiet {
+        print!("{}", crate::plan::diagnose::render_text(&report));
+    }
+    if report.problem {
+        Exit::VerifyFailed
+    } else {
+        Exit::Ok
+    }
+}
+
+fn run_stats(args: &GlobalArgs, stats: &StatsArgs) -> Exit {
+    use crate::commands::stats;
+    if let Some(exit) = refuse_root_options(args, "stats") {
+        return exit;
+    }
+    let result =
+        stats::render(&RootFs::host(), stats.format).and_then(|text| match &stats.output {
+            Some(path) => stats::write_atomically(path, &text),
+            None => {
+                print!("{text}");
+                Ok(())
+            }
+        });
+    match result {
+        Ok(()) => Exit::Ok,
+        Err(e) => fail(args, e.category(), &e.to_string()),
+    }
 }
 
 fn run_verify(args: &GlobalArgs) -> Exit {
@@ -453,7 +571,7 @@ fn run_verify(args: &GlobalArgs) -> Exit {
         let message = "toa-install verify needs root (it creates a network namespace and a tun device). Next step: run it again with sudo";
         return fail(args, Exit::NotRoot, message);
     }
-    let result = crate::verify::run(None);
+    let result = crate::commands::verify::run(None);
     if args.json {
         let doc = match &result {
             Ok(report) => serde_json::json!({
@@ -461,7 +579,7 @@ fn run_verify(args: &GlobalArgs) -> Exit {
             }),
             Err(message) => serde_json::json!({
                 "passed": false, "checks": [], "warnings": [],
-                "error": {"category": Exit::VerifyFailed, "exit_code": Exit::VerifyFailed.code(), "message": message},
+                "error": Problem::new(Exit::VerifyFailed, message.clone()),
             }),
         };
         println!("{doc:#}");
@@ -494,7 +612,7 @@ fn run_mirror_build(
     distro: Option<&str>,
 ) -> Exit {
     let distro = distro.map(str::to_owned).unwrap_or_else(|| {
-        crate::distro::identify(&RootFs::host())
+        crate::system::distro::identify(&RootFs::host())
             .map(|id| match id.version_id {
                 Some(v) => format!("{}-{v}", id.id),
                 None => id.id,
@@ -507,7 +625,7 @@ fn run_mirror_build(
             eprintln!("{line}");
         }
     };
-    match crate::mirror::build(trees, out, &distro, &mut progress) {
+    match crate::backend::module::mirror::build(trees, out, &distro, &mut progress) {
         Ok(index) => {
             if args.json {
                 let doc = serde_json::json!({"changed": true, "index": index});
@@ -532,7 +650,7 @@ fn fail(args: &GlobalArgs, exit: Exit, message: &str) -> Exit {
     if args.json {
         let doc = serde_json::json!({
             "supported": false,
-            "error": {"category": exit, "exit_code": exit.code(), "message": message},
+            "error": Problem::new(exit, message.to_owned()),
         });
         println!("{doc:#}");
     } else {

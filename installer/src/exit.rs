@@ -90,6 +90,33 @@ impl Exit {
             Exit::Conflict => "conflict",
         }
     }
+
+    /// What the code means, in a few words, for `--help`.
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            Exit::Ok => "ok",
+            Exit::Usage => "usage",
+            Exit::NotRoot => "not root",
+            Exit::Unsupported => "unsupported system",
+            Exit::HeadersUnavailable => "headers/toolchain unavailable",
+            Exit::Download => "download or checksum failure",
+            Exit::BuildFailed => "build failed",
+            Exit::LoadRefused => "load refused (signature/lockdown/SUSE gate)",
+            Exit::LoadFailed => "load failed",
+            Exit::VerifyFailed => "verification failed",
+            Exit::PersistFailed => "persistence failed",
+            Exit::Conflict => "another toa module loaded",
+        }
+    }
+
+    /// The exit codes paragraph of `--help`.
+    pub fn help() -> String {
+        let codes: Vec<String> = Exit::ALL
+            .iter()
+            .map(|e| format!("{} {}", e.code(), e.meaning()))
+            .collect();
+        format!("Exit codes: {}.", codes.join(", "))
+    }
 }
 
 impl fmt::Display for Exit {
@@ -118,6 +145,16 @@ mod tests {
     fn codes_match_the_spec() {
         let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
         assert_eq!(codes, [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    }
+
+    #[test]
+    fn help_lists_every_code_in_order() {
+        let help = Exit::help();
+        assert!(
+            help.starts_with("Exit codes: 0 ok, 2 usage, 3 not root,"),
+            "{help}"
+        );
+        assert!(help.ends_with(", 12 another toa module loaded."), "{help}");
     }
 
     #[test]

@@ -1,34 +1,27 @@
 //! `toa-install`: installs, checks and self-tests the toa kernel module.
 //!
-//! For now the crate is a library. [`peer`] speaks TCP by hand through a tun
-//! device, so that a test can open connections whose final ACK carries any
-//! TCP option bytes (a TOA option, a malformed one, ...) towards a local
-//! listener. It powers the kernel test bench (`tests/kernel/guest`) and
+//! The modules below are layers, listed from the bottom up; each may import
+//! only the ones above it in this list (see `ARCHITECTURE.md`, enforced by
+//! `tests/layers.rs`). [`peer`] speaks TCP by hand through a tun device, so
+//! that a test can open connections whose final ACK carries any TCP option
+//! bytes; it powers the kernel test bench (`tests/kernel/guest`) and
 //! `toa-install verify`.
 
+pub mod exit;
 pub mod peer;
 
-// The `toa-install` command: `detect` and the pieces it stands on.
 pub mod bundle;
-pub mod cli;
-pub mod detect;
-pub mod diagnose;
-pub mod distro;
-pub mod executor;
-pub mod exit;
-pub mod install;
-pub mod installed;
-pub mod kernel;
-pub mod load;
-pub mod metrics;
-pub mod mirror;
-pub mod modinfo;
-pub mod plan;
-pub mod prebuilt;
-pub mod progress;
-pub mod security;
-pub mod status;
-pub mod sysroot;
+pub mod layout;
+pub mod state;
+
 pub mod system;
-pub mod uninstall;
-pub mod verify;
+
+pub mod plan;
+
+pub mod effects;
+
+pub mod backend;
+
+pub mod commands;
+
+pub mod cli;

@@ -8,8 +8,9 @@
 //! (TOA honoured, counters) runs in the VM.
 
 use std::net::{IpAddr, SocketAddr};
+use toa_install::commands::verify::{one_connection, CLIENT4, CLIENT6};
 use toa_install::peer::{Peer, PeerConfig};
-use toa_install::verify::{choose, one_connection, parse_trusted, Addrs, CLIENT4, CLIENT6};
+use toa_install::plan::selftest::{choose, parse_trusted, Addrs};
 
 fn in_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     std::thread::spawn(move || {

@@ -2,10 +2,11 @@
 //! the rules that shape a plan.
 
 use super::*;
-use crate::distro::table::lookup;
-use crate::kernel::{ArchSource, ReleaseSource};
-use crate::security::{Lockdown, SecureBoot};
-use crate::sysroot::fake::{FakeHost, MemFs};
+use crate::system::distro::table::lookup;
+use crate::system::kernel::{ArchSource, KernelInfo, ReleaseSource};
+use crate::system::security::{LoadedToa, Lockdown, SecureBoot, SecurityState};
+use crate::system::sysroot::fake::{FakeHost, MemFs};
+use std::time::Duration;
 
 fn security() -> SecurityState {
     SecurityState {
@@ -73,7 +74,7 @@ fn sles15() -> Facts {
         "5.14.21-150500.55.39-default",
         "#1 SMP PREEMPT_DYNAMIC Thu Nov 9 11:19:51 UTC 2023 (8c0ba94)",
     );
-    f.security.suse_gate = Some(crate::security::SuseGate {
+    f.security.suse_gate = Some(crate::system::security::SuseGate {
         kernel_unsupported: Some(1),
         allow_unsupported_modules: Some(true),
         modprobe_conf: Some("/etc/modprobe.d/10-unsupported-modules.conf".to_owned()),

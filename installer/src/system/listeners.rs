@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::sysroot::SystemFs;
+use crate::system::sysroot::SystemFs;
 
 /// IPv4 TCP sockets of this network namespace.
 pub const PROC_NET_TCP: &str = "/proc/net/tcp";
@@ -154,7 +154,7 @@ pub fn listening(fs: &dyn SystemFs, ports: &[u16]) -> Result<Vec<Listener>, List
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sysroot::fake::MemFs;
+    use crate::system::sysroot::fake::MemFs;
 
     // Real lines (a little-endian host): 0.0.0.0:8080 and 127.0.0.1:53
     // listening, one established connection.
@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn reads_this_machines_tables() {
-        let fs = crate::sysroot::RootFs::host();
+        let fs = crate::system::sysroot::RootFs::host();
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let found = listening(&fs, &[port]).unwrap();

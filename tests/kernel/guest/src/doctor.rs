@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use toa_install::diagnose::{self, Backend, Facts, Privacy, Severity};
 use toa_install::peer::toa_option;
-use toa_install::sysroot::RootFs;
+use toa_install::plan::diagnose::{self, Backend, Facts, Privacy, Severity};
 use toa_install::system::capture::Capture;
 use toa_install::system::listeners::listening;
-use toa_install::verify::parse_stats;
+use toa_install::system::stats::parse_stats;
+use toa_install::system::sysroot::RootFs;
 
 use crate::ctx::{expect_view, Check, Ctx, PORT4, PORT6, PROXY4, PROXY4_B, PROXY6};
 use crate::net::{abort_close, Family};

@@ -42,7 +42,7 @@ impl Stats {
 /// Parse `/proc/net/toa_stats` with toa-install's parser, then require
 /// every counter the cases read.
 pub fn parse_stats(text: &str) -> Result<Stats, String> {
-    let m = toa_install::verify::parse_stats(text)?;
+    let m = toa_install::system::stats::parse_stats(text)?;
     for n in STAT_NAMES {
         if !m.contains_key(n) {
             return Err(format!("toa_stats lacks counter {n}"));

@@ -1,0 +1,47 @@
+//! The toa kernel module: prebuilt modules fetched from a mirror (and the
+//! mirror's format), or built on the host by DKMS; loaded with `modprobe`
+//! and at boot through `modules-load.d`.
+
+pub mod mirror;
+pub mod prebuilt;
+pub mod status;
+
+use super::Backend;
+use crate::plan::uninstall::{self, Found};
+use crate::plan::{self, Facts, Options, Plan, PlanError, State};
+use crate::system::distro::PackageManager;
+use crate::system::stats;
+use crate::system::sysroot::SystemFs;
+use std::collections::BTreeMap;
+
+/// The toa kernel module.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ModuleBackend;
+
+impl Backend for ModuleBackend {
+    fn plan_install(
+        &self,
+        facts: &Facts,
+        options: &Options,
+        state: &State,
+    ) -> Result<Plan, PlanError> {
+        plan::plan(facts, options, state)
+    }
+
+    fn plan_uninstall(
+        &self,
+        found: &Found,
+        options: uninstall::Options,
+        manager: Option<PackageManager>,
+    ) -> uninstall::Plan {
+        uninstall::plan(found, options, manager)
+    }
+
+    fn status(&self, fs: &dyn SystemFs) -> status::Status {
+        status::gather(fs)
+    }
+
+    fn counters(&self, fs: &dyn SystemFs) -> Result<BTreeMap<String, u64>, String> {
+        stats::read(fs)
+    }
+}

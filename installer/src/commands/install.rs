@@ -1,0 +1,352 @@
+//! `toa-install` / `toa-install install`: detect, plan, then (unless
+//! `--dry-run`) carry the plan out with the real effects, the mirror
+//! fetcher and the namespace self-test.
+
+use crate::backend::module::prebuilt::MirrorFetcher;
+use crate::backend::module::ModuleBackend;
+use crate::backend::Backend;
+use crate::commands::report::ErrorDoc;
+use crate::commands::verify::NetnsVerifier;
+use crate::effects::executor::{execute, Outcome, Services, StepTiming};
+use crate::effects::host::HostEffects;
+use crate::effects::host::RealHost;
+use crate::effects::lock::{require_root, RunLock};
+use crate::effects::progress::{Display, Progress};
+use crate::exit::{Categorized, Exit};
+use crate::layout::LOCK_FILE;
+use crate::plan::{self, Facts, MirrorSource, Options, Plan, State};
+use crate::system::distro;
+use crate::system::installed::Owner;
+use crate::system::kernel::KernelInfo;
+use crate::system::security::{OurModule, SecurityState};
+use crate::system::sysroot::{open_root, CommandOutput, Host, Uname};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What `install` was asked for, already parsed.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// `--compile`.
+    pub compile: bool,
+    /// `--prebuilt-only`.
+    pub prebuilt_only: bool,
+    /// `--mirror` (or `TOA_MIRROR`).
+    pub mirrors: Vec<String>,
+    /// `--offline`.
+    pub offline: Option<PathBuf>,
+    /// `--trust`, raw.
+    pub trust: Vec<String>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--root`.
+    pub root: Option<PathBuf>,
+    /// `--kernel-release`.
+    pub kernel_release: Option<String>,
+    /// Print less.
+    pub quiet: bool,
+}
+
+/// How an `install` run ended, ready to print.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Document {
+    /// Whether anything changed.
+    pub changed: bool,
+    /// `installed`, `prebuilt` or `dkms` (`null` when no plan was made).
+    pub source: Option<plan::Source>,
+    /// The steps carried out (with `--dry-run`: the steps that would be).
+    pub steps: Vec<String>,
+    /// Things worth knowing.
+    pub warnings: Vec<String>,
+    /// Why the run failed.
+    pub error: Option<ErrorDoc>,
+    /// `--dry-run`: the whole plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+    /// Packages installed by the run (kept after a failure).
+    pub packages_installed: Vec<String>,
+    /// Where the time went (a run that carried a plan out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+}
+
+/// Where an install run's time went: the whole run, the part spent waiting
+/// for external commands (the package database queries of detection, the
+/// package manager, dkms with the make and gcc under it, modprobe, depmod)
+/// and each step, the first being detection and planning. The rest is
+/// toa-install's own work (detection, planning, the download and checks of
+/// a prebuilt, the self-test, writing files).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Timings {
+    /// From the start of the run to its end, in milliseconds.
+    pub total_millis: u64,
+    /// Spent in external commands, in milliseconds.
+    pub external_millis: u64,
+    /// Per step.
+    pub steps: Vec<StepTiming>,
+}
+
+impl Document {
+    fn failed(exit: Exit, message: String) -> Document {
+        Document {
+            changed: false,
+            source: None,
+            steps: Vec::new(),
+            warnings: Vec::new(),
+            error: Some(ErrorDoc::new(exit, message)),
+            plan: None,
+            packages_installed: Vec::new(),
+            timings: None,
+        }
+    }
+
+    /// The exit status.
+    pub fn exit(&self) -> Exit {
+        self.error.as_ref().map_or(Exit::Ok, |e| e.problem.category)
+    }
+}
+
+/// The `--mirror`/`--offline` sources, in the order tried: the local copy
+/// first, then the URLs as given.
+pub fn mirror_sources(offline: Option<&Path>, urls: &[String]) -> Vec<MirrorSource> {
+    let mut out = Vec::new();
+    if let Some(dir) = offline {
+        out.push(MirrorSource::Dir(dir.display().to_string()));
+    }
+    out.extend(urls.iter().map(|u| MirrorSource::Url(u.clone())));
+    out
+}
+
+/// Checks the options that do not depend on the host.
+pub fn check_request(req: &Request) -> Result<Options, (Exit, String)> {
+    if (req.root.is_some() || req.kernel_release.is_some()) && !req.dry_run {
+        return Err((
+            Exit::Usage,
+            "--root and --kernel-release only work with --dry-run (and `detect`): installing \
+             changes the running system only. Next step: add --dry-run to see the plan for that \
+             image, or drop them to install on this host"
+                .to_owned(),
+        ));
+    }
+    let trust = if req.trust.is_empty() {
+        None
+    } else {
+        let mut list = Vec::new();
+        for t in &req.trust {
+            list.push(plan::parse_cidr(t).map_err(|e| (Exit::Usage, format!("--trust {t}: {e}")))?);
+        }
+        Some(list)
+    };
+    Ok(Options {
+        compile: req.compile,
+        prebuilt_only: req.prebuilt_only,
+        mirrors: mirror_sources(req.offline.as_deref(), &req.mirrors),
+        trust,
+    })
+}
+
+/// Runs `install`; `progress` hears of each step and each external command
+/// as it runs.
+pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Document {
+    let start = Instant::now();
+    let options = match check_request(req) {
+        Ok(o) => o,
+        Err((exit, message)) => return Document::failed(exit, message),
+    };
+    if !req.dry_run {
+        if let Err(e) = require_root(euid_is_root) {
+            return Document::failed(e.category, e.message);
+        }
+    }
+    let fs = match open_root(req.root.as_deref()) {
+        Ok(fs) => fs,
+        Err(message) => return Document::failed(Exit::Usage, message),
+    };
+    let live = fs.is_live();
+    let host = TimedHost::default();
+    let distro = match distro::identify(&fs).and_then(distro::classify) {
+        Ok(d) => d,
+        Err(e) => return Document::failed(e.category(), e.to_string()),
+    };
+    let kernel =
+        match KernelInfo::select(&fs, &host, live, req.kernel_release.as_deref()).and_then(|k| {
+            k.check_supported()?;
+            Ok(k)
+        }) {
+            Ok(k) => k,
+            Err(e) => return Document::failed(e.category(), e.to_string()),
+        };
+    let ours = OurModule::this_release();
+    let security = SecurityState::inspect(&fs, &host, live, Some(distro.row.family), &ours);
+    let facts = Facts::new(&distro, kernel, security);
+    let root_text = req.root.as_ref().map(|r| r.display().to_string());
+    let state = State::read(&fs, &host, &facts, root_text.as_deref());
+    let plan = match ModuleBackend.plan_install(&facts, &options, &state) {
+        Ok(p) => p,
+        Err(e) => return Document::failed(e.category(), e.to_string()),
+    };
+    // A toa.ko that neither DKMS nor our state file accounts for (another
+    // TOA module, or ours with its state file lost) is replaced: say so.
+    let replaced: Vec<String> = match &state.installed {
+        Owner::Unaccounted { path } if !plan.changes_nothing() => vec![format!(
+            "{path} was there, installed neither by DKMS nor by toa-install; this run installs \
+             toa's own module, which replaces it or, from DKMS's updates/ directory, takes \
+             precedence over it"
+        )],
+        _ => Vec::new(),
+    };
+    let planning = StepTiming {
+        step: "detect the system and plan".to_owned(),
+        millis: millis(start.elapsed()),
+        external_millis: millis(host.spent.get()),
+    };
+    if req.dry_run {
+        return Document {
+            changed: false,
+            source: Some(plan.source),
+            steps: plan.steps.iter().map(|s| s.summary()).collect(),
+            warnings: replaced,
+            error: None,
+            plan: Some(plan),
+            packages_installed: Vec::new(),
+            timings: None,
+        };
+    }
+    let _lock = match RunLock::acquire(Path::new(LOCK_FILE)) {
+        Ok(l) => l,
+        Err(e) => return Document::failed(e.category, e.message),
+    };
+    let display = Display::for_stderr(req.quiet);
+    let fetcher =
+        match MirrorFetcher::new(Duration::from_secs(15), Duration::from_secs(120), display) {
+            Ok(f) => f,
+            Err(e) => return Document::failed(Exit::Download, e),
+        };
+    let verifier = NetnsVerifier;
+    let mut fx = HostEffects::host();
+    let mut services = Services {
+        fetcher: &fetcher,
+        verifier: &verifier,
+        trusted: options.trust.clone(),
+        progress,
+    };
+    match execute(&plan, &mut fx, &mut services) {
+        Ok(Outcome {
+            changed,
+            source,
+            steps,
+            packages_installed,
+            warnings,
+            timings,
+        }) => Document {
+            changed,
+            source: Some(source),
+            steps,
+            warnings: replaced.into_iter().chain(warnings).collect(),
+            error: None,
+            plan: None,
+            packages_installed,
+            timings: Some({
+                let mut steps = vec![planning];
+                steps.extend(timings);
+                Timings {
+                    total_millis: millis(start.elapsed()),
+                    external_millis: steps.iter().map(|t| t.external_millis).sum(),
+                    steps,
+                }
+            }),
+        },
+        Err(e) => Document {
+            changed: false,
+            source: Some(plan.source),
+            steps: Vec::new(),
+            warnings: Vec::new(),
+            error: Some(ErrorDoc {
+                undo_problems: e.undo_problems,
+                ..ErrorDoc::new(e.category, e.message)
+            }),
+            plan: None,
+            packages_installed: e.packages_kept,
+            timings: None,
+        },
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The real host, keeping count of the time its commands (the package
+/// database queries of detection) take, so that `timings` can tell them
+/// from toa-install's own work.
+#[derive(Debug, Default)]
+struct TimedHost {
+    spent: std::cell::Cell<Duration>,
+}
+
+impl Host for TimedHost {
+    fn uname(&self) -> Uname {
+        RealHost.uname()
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Option<CommandOutput> {
+        let start = Instant::now();
+        let out = RealHost.run(program, args);
+        self.spent.set(self.spent.get() + start.elapsed());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_needs_dry_run() {
+        let req = Request {
+            root: Some("/img".into()),
+            ..Request::default()
+        };
+        let (exit, message) = check_request(&req).unwrap_err();
+        assert_eq!(exit, Exit::Usage);
+        assert!(message.contains("--dry-run"), "{message}");
+        let req = Request {
+            kernel_release: Some("6.1.0-27-amd64".into()),
+            ..Request::default()
+        };
+        assert_eq!(check_request(&req).unwrap_err().0, Exit::Usage);
+        let req = Request {
+            root: Some("/img".into()),
+            dry_run: true,
+            ..Request::default()
+        };
+        assert!(check_request(&req).is_ok());
+    }
+
+    #[test]
+    fn not_root_is_exit_3_before_anything() {
+        let doc = run(&Request::default(), false, &mut |_: &str| {});
+        assert_eq!(doc.exit(), Exit::NotRoot);
+        assert!(!doc.changed);
+    }
+
+    #[test]
+    fn bad_trust_is_a_usage_error() {
+        let req = Request {
+            trust: vec!["10.0.0.0/99".into()],
+            ..Request::default()
+        };
+        assert_eq!(check_request(&req).unwrap_err().0, Exit::Usage);
+    }
+
+    #[test]
+    fn offline_is_tried_before_urls() {
+        let s = mirror_sources(Some(Path::new("/m")), &["https://a".into()]);
+        assert_eq!(
+            s,
+            [
+                MirrorSource::Dir("/m".into()),
+                MirrorSource::Url("https://a".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! The undo log: every change is written to it before it is made, and a
+//! failed run undoes it newest first.
+
+use super::{io_error, run_reported, ExecError, Run};
+use crate::effects::host::FileData;
+use crate::effects::progress::Progress;
+use crate::layout::{MODULE, TRUSTED_PARAM, UNDO_LOG};
+use crate::plan::{timeouts, Cmd};
+use serde::{Deserialize, Serialize};
+use std::io;
+
+/// One change made by the run, with what undoes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum UndoEntry {
+    /// A file was written; put back `previous` (or remove it if `None`).
+    File {
+        /// The path.
+        path: String,
+        /// What was there before.
+        previous: Option<FileData>,
+    },
+    /// A directory was created; remove it.
+    Dir {
+        /// The path.
+        path: String,
+    },
+    /// The source was registered with DKMS; `dkms remove` it.
+    Dkms {
+        /// The module version.
+        version: String,
+    },
+    /// The module was loaded; unload it.
+    Loaded,
+    /// Packages were installed; kept, but reported.
+    Packages {
+        /// Their names.
+        packages: Vec<String>,
+    },
+}
+
+impl Run<'_> {
+    /// Appends to the undo log, on disk first.
+    pub(super) fn record(&mut self, entry: UndoEntry) -> Result<(), ExecError> {
+        self.ensure_state_dir()?;
+        self.log.push(entry);
+        let text = serde_json::to_vec_pretty(&self.log).unwrap_or_default();
+        self.fx
+            .write(UNDO_LOG, &text, 0o600)
+            .map_err(|e| io_error(UNDO_LOG, e))
+    }
+
+    pub(super) fn packages(&self) -> Vec<String> {
+        self.log
+            .iter()
+            .filter_map(|e| match e {
+                UndoEntry::Packages { packages } => Some(packages.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    pub(super) fn finish_log(&mut self) {
+        let _ = self.fx.remove(UNDO_LOG);
+    }
+
+    /// Undoes the log, newest first; returns what could not be undone.
+    pub(super) fn undo(&mut self, progress: &mut dyn Progress) -> Vec<String> {
+        let mut problems = Vec::new();
+        let _ = self.fx.remove(UNDO_LOG);
+        let entries = std::mem::take(&mut self.log);
+        for entry in entries.iter().rev() {
+            let result = match entry {
+                UndoEntry::File { path, previous } if path == TRUSTED_PARAM => match previous {
+                    Some(p) => self
+                        .fx
+                        .write_in_place(path, &p.contents)
+                        .map_err(|e| format!("cannot restore {path}: {e}")),
+                    None => Ok(()),
+                },
+                UndoEntry::File { path, previous } => match previous {
+                    Some(p) => self
+                        .fx
+                        .write(path, &p.contents, p.mode)
+                        .map_err(|e| format!("cannot restore {path}: {e}")),
+                    None => self
+                        .fx
+                        .remove(path)
+                        .or_else(|e| match e.kind() {
+                            io::ErrorKind::NotFound => Ok(()),
+                            _ => Err(e),
+                        })
+                        .map_err(|e| format!("cannot remove {path}: {e}")),
+                },
+                UndoEntry::Dir { path } => self
+                    .fx
+                    .remove_dir(path)
+                    .map_err(|e| format!("cannot remove the directory {path}: {e}")),
+                UndoEntry::Dkms { version } => self.undo_command(
+                    &Cmd::new(
+                        "dkms",
+                        &["remove", "-m", MODULE, "-v", version, "--all"],
+                        timeouts::DKMS_REMOVE,
+                    ),
+                    progress,
+                ),
+                UndoEntry::Loaded => self.undo_command(
+                    &Cmd::new("modprobe", &["-r", MODULE], timeouts::MODPROBE),
+                    progress,
+                ),
+                UndoEntry::Packages { .. } => Ok(()),
+            };
+            if let Err(problem) = result {
+                problems.push(problem);
+            }
+        }
+        problems
+    }
+
+    pub(super) fn undo_command(
+        &mut self,
+        cmd: &Cmd,
+        progress: &mut dyn Progress,
+    ) -> Result<(), String> {
+        match run_reported(&mut *self.fx, cmd, progress).0 {
+            Ok(out) if out.success => Ok(()),
+            Ok(out) => Err(format!("`{}` failed: {}", cmd.line(), out.stderr.trim())),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Every file and kernel parameter toa-install reads or writes, once.
+//!
+//! Paths the host's own facts come from (EFI variables, lockdown, os-release)
+//! stay with the code in `system/` that reads them.
+//!
+//! Paths are absolute as on the running host; `--root` is applied by the
+//! `system::sysroot` seam and the effects, never here.
+
+/// Spells out a path below one of the directories above, at compile time,
+/// so that each directory is written only once.
+macro_rules! toa_sysfs {
+    () => {
+        "/sys/module/toa"
+    };
+}
+macro_rules! state_dir {
+    () => {
+        "/var/lib/toa-install"
+    };
+}
+macro_rules! dkms_root {
+    () => {
+        "/var/lib/dkms"
+    };
+}
+
+/// The module's name, as `modprobe` and `/sys/module` know it.
+pub const MODULE: &str = "toa";
+/// The file names a built or installed toa module may have.
+pub const MODULE_FILES: [&str; 4] = ["toa.ko", "toa.ko.xz", "toa.ko.zst", "toa.ko.gz"];
+
+/// Present while the module is loaded.
+pub const TOA_SYSFS: &str = toa_sysfs!();
+/// The live `trusted` parameter of a loaded module.
+pub const TRUSTED_PARAM: &str = concat!(toa_sysfs!(), "/parameters/trusted");
+/// The option kinds the loaded module accepts (fixed at load).
+pub const KINDS_PARAM: &str = concat!(toa_sysfs!(), "/parameters/kinds");
+/// The module's per-CPU counters.
+pub const STATS: &str = "/proc/net/toa_stats";
+/// The running kernel's release.
+pub const OSRELEASE: &str = "/proc/sys/kernel/osrelease";
+
+/// Options for the module at load time.
+pub const MODPROBE_CONF: &str = "/etc/modprobe.d/toa.conf";
+/// Where boot-time loading is configured, read by `systemd-modules-load`
+/// (every supported distribution boots with systemd).
+pub const AUTOLOAD_CONF: &str = "/etc/modules-load.d/toa.conf";
+
+/// Where toa-install keeps its state file and undo log.
+pub const STATE_DIR: &str = state_dir!();
+/// The state file of the installation.
+pub const STATE_FILE: &str = concat!(state_dir!(), "/state.json");
+/// The undo log of the run in progress.
+pub const UNDO_LOG: &str = concat!(state_dir!(), "/undo.json");
+/// One run at a time: an exclusive `flock` on this file. It lives on the
+/// runtime file system so that it never outlives a boot.
+pub const LOCK_FILE: &str = "/run/toa-install.lock";
+
+/// DKMS's tree for toa: one directory per registered version, and one
+/// `kernel-<release>-<arch>` link per kernel it is installed for.
+pub const DKMS_TREE: &str = concat!(dkms_root!(), "/toa");
+/// The signing key DKMS uses when it exists (enrolled with `mokutil`).
+pub const DKMS_MOK_KEY: &str = concat!(dkms_root!(), "/mok.pub");
+
+/// `/usr/src/toa-<version>`, the source DKMS builds from.
+pub fn source_dir() -> String {
+    format!("/usr/src/{MODULE}-{}", crate::bundle::VERSION)
+}
+
+/// Where a prebuilt module is installed.
+pub fn prebuilt_path(release: &str) -> String {
+    format!("/lib/modules/{release}/extra/{MODULE}.ko")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spelled_out_paths() {
+        assert_eq!(TRUSTED_PARAM, "/sys/module/toa/parameters/trusted");
+        assert_eq!(STATE_FILE, "/var/lib/toa-install/state.json");
+        assert_eq!(UNDO_LOG, "/var/lib/toa-install/undo.json");
+        assert_eq!(DKMS_TREE, "/var/lib/dkms/toa");
+        assert_eq!(DKMS_MOK_KEY, "/var/lib/dkms/mok.pub");
+        assert!(TOA_SYSFS.ends_with(MODULE) && DKMS_TREE.ends_with(MODULE));
+    }
+}

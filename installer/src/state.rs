@@ -1,0 +1,59 @@
+//! The state file: what toa-install installed, for `status` and `uninstall`.
+//! It lives at [`crate::layout::STATE_FILE`].
+
+use serde::{Deserialize, Serialize};
+
+/// How toa.ko gets onto the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// Nothing to build: it is already installed.
+    Installed,
+    /// A verified prebuilt module from a mirror.
+    Prebuilt,
+    /// Compiled on this host through DKMS.
+    Dkms,
+}
+
+impl Source {
+    /// The name the state file and `status` use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Source::Installed => "installed",
+            Source::Prebuilt => "prebuilt",
+            Source::Dkms => "dkms",
+        }
+    }
+}
+
+/// The state file's contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateFile {
+    /// The module version.
+    pub version: String,
+    /// How the module got there (`installed`: found in place).
+    pub source: Source,
+    /// The kernel release.
+    pub kernel_release: String,
+    /// Packages toa-install installed (removed by `uninstall --purge-deps`).
+    pub packages_installed: Vec<String>,
+    /// The `srcversion` of the prebuilt toa.ko copied into place, which
+    /// tells it from another toa.ko at the same path (DKMS's on EL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srcversion: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_serialized_form() {
+        for s in [Source::Installed, Source::Prebuilt, Source::Dkms] {
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.name())
+            );
+        }
+    }
+}

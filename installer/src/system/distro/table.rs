@@ -1,0 +1,405 @@
+//! The one table of supported distributions (SPEC §3.2).
+//!
+//! A row is matched by the os-release `ID` and the major number of
+//! `VERSION_ID`. Everything the installer does differently per distribution
+//! is read from the matched row; nothing else in the crate tests a
+//! distribution's name.
+
+use crate::system::kernel::HeaderScheme;
+use serde::Serialize;
+
+/// The family a distribution's packaging and kernels belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// Red Hat Enterprise Linux and its rebuilds.
+    El,
+    /// Debian and Ubuntu.
+    Debian,
+    /// SUSE Linux Enterprise and openSUSE.
+    Suse,
+}
+
+/// The package manager the installer drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PackageManager {
+    /// `yum` (EL7).
+    Yum,
+    /// `dnf` (EL8 and newer).
+    Dnf,
+    /// `apt-get`.
+    Apt,
+    /// `zypper`.
+    Zypper,
+}
+
+impl PackageManager {
+    /// The command's name.
+    pub const fn command(self) -> &'static str {
+        match self {
+            PackageManager::Yum => "yum",
+            PackageManager::Dnf => "dnf",
+            PackageManager::Apt => "apt-get",
+            PackageManager::Zypper => "zypper",
+        }
+    }
+}
+
+/// Where the `dkms` package comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum DkmsSource {
+    /// The distribution's own repositories.
+    Distribution,
+    /// EPEL, switched on by installing the `epel-release` package, which the
+    /// distribution's own repositories carry.
+    EpelReleasePackage,
+    /// EPEL, switched on by installing its release rpm from this address
+    /// (RHEL does not carry `epel-release`).
+    EpelRpm {
+        /// The address of the `epel-release` rpm.
+        url: &'static str,
+    },
+    /// SUSE Package Hub, which has to be activated with `SUSEConnect`.
+    SusePackageHub {
+        /// `SUSEConnect -p` product, with `{arch}` for the architecture.
+        product: &'static str,
+    },
+}
+
+/// How the module is loaded at boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Autoload {
+    /// `/etc/modules-load.d/toa.conf`, read by `systemd-modules-load`.
+    SystemdModulesLoad,
+}
+
+impl Autoload {
+    /// The file the installer writes.
+    pub const fn path(self) -> &'static str {
+        match self {
+            Autoload::SystemdModulesLoad => crate::layout::AUTOLOAD_CONF,
+        }
+    }
+}
+
+/// One supported distribution release line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DistroRow {
+    /// os-release `ID`, lower case.
+    pub id: &'static str,
+    /// Lowest matching major of `VERSION_ID`.
+    pub min_major: u32,
+    /// Highest matching major of `VERSION_ID`.
+    pub max_major: u32,
+    /// What the row covers, for people: `CentOS 7`.
+    pub label: &'static str,
+    /// Packaging family.
+    pub family: Family,
+    /// The Enterprise Linux major the release is built from (EL rows only).
+    pub el_major: Option<u32>,
+    /// The package manager.
+    pub package_manager: PackageManager,
+    /// How the header package of a kernel is named.
+    pub headers: HeaderScheme,
+    /// Where `dkms` comes from.
+    pub dkms: DkmsSource,
+    /// Packages needed to compile a module besides the headers and dkms.
+    pub toolchain: &'static [&'static str],
+    /// How the module is loaded at boot.
+    pub autoload: Autoload,
+}
+
+const EL7_TOOLS: &[&str] = &["gcc", "make"];
+/// Kernels 4.x and newer run objtool during module builds, which needs libelf.
+const EL8_TOOLS: &[&str] = &["gcc", "make", "elfutils-libelf-devel"];
+const DEB_TOOLS: &[&str] = &["gcc", "make"];
+const SUSE_TOOLS: &[&str] = &["gcc", "make"];
+
+const fn el(
+    id: &'static str,
+    major: u32,
+    label: &'static str,
+    el_major: u32,
+    dkms: DkmsSource,
+) -> DistroRow {
+    let (package_manager, toolchain) = if el_major <= 7 {
+        (PackageManager::Yum, EL7_TOOLS)
+    } else {
+        (PackageManager::Dnf, EL8_TOOLS)
+    };
+    DistroRow {
+        id,
+        min_major: major,
+        max_major: major,
+        label,
+        family: Family::El,
+        el_major: Some(el_major),
+        package_manager,
+        headers: HeaderScheme::KernelDevel,
+        dkms,
+        toolchain,
+        autoload: Autoload::SystemdModulesLoad,
+    }
+}
+
+const fn deb(id: &'static str, min: u32, max: u32, label: &'static str) -> DistroRow {
+    DistroRow {
+        id,
+        min_major: min,
+        max_major: max,
+        label,
+        family: Family::Debian,
+        el_major: None,
+        package_manager: PackageManager::Apt,
+        headers: HeaderScheme::LinuxHeaders,
+        dkms: DkmsSource::Distribution,
+        toolchain: DEB_TOOLS,
+        autoload: Autoload::SystemdModulesLoad,
+    }
+}
+
+const fn suse(id: &'static str, major: u32, label: &'static str, dkms: DkmsSource) -> DistroRow {
+    DistroRow {
+        id,
+        min_major: major,
+        max_major: major,
+        label,
+        family: Family::Suse,
+        el_major: None,
+        package_manager: PackageManager::Zypper,
+        headers: HeaderScheme::SuseFlavourDevel,
+        dkms,
+        toolchain: SUSE_TOOLS,
+        autoload: Autoload::SystemdModulesLoad,
+    }
+}
+
+const EPEL: DkmsSource = DkmsSource::EpelReleasePackage;
+
+/// Every supported distribution release.
+pub static DISTROS: &[DistroRow] = &[
+    el("centos", 7, "CentOS 7", 7, EPEL),
+    el("centos", 8, "CentOS Linux 8 / Stream 8", 8, EPEL),
+    el("centos", 9, "CentOS Stream 9", 9, EPEL),
+    el(
+        "rhel",
+        7,
+        "RHEL 7",
+        7,
+        DkmsSource::EpelRpm {
+            url: "https://dl.fedoraproject.org/pub/epel/epel-release-latest-7.noarch.rpm",
+        },
+    ),
+    el(
+        "rhel",
+        8,
+        "RHEL 8",
+        8,
+        DkmsSource::EpelRpm {
+            url: "https://dl.fedoraproject.org/pub/epel/epel-release-latest-8.noarch.rpm",
+        },
+    ),
+    el(
+        "rhel",
+        9,
+        "RHEL 9",
+        9,
+        DkmsSource::EpelRpm {
+            url: "https://dl.fedoraproject.org/pub/epel/epel-release-latest-9.noarch.rpm",
+        },
+    ),
+    el("rocky", 8, "Rocky Linux 8", 8, EPEL),
+    el("rocky", 9, "Rocky Linux 9", 9, EPEL),
+    el("almalinux", 8, "AlmaLinux 8", 8, EPEL),
+    el("almalinux", 9, "AlmaLinux 9", 9, EPEL),
+    // TencentOS Server 2.4 is EL7 userland with a 4.14 kernel, whose module
+    // builds run objtool and so need libelf like EL8.
+    DistroRow {
+        toolchain: EL8_TOOLS,
+        ..el("tencentos", 2, "TencentOS Server 2", 7, EPEL)
+    },
+    el("tencentos", 3, "TencentOS Server 3", 8, EPEL),
+    el("opencloudos", 8, "OpenCloudOS 8", 8, EPEL),
+    el("opencloudos", 9, "OpenCloudOS 9", 9, EPEL),
+    deb("debian", 10, 13, "Debian 10-13"),
+    deb("ubuntu", 18, 24, "Ubuntu 18.04-24.04"),
+    suse(
+        "sles",
+        12,
+        "SLES 12",
+        DkmsSource::SusePackageHub {
+            product: "PackageHub/{version}/{arch}",
+        },
+    ),
+    suse(
+        "sles",
+        15,
+        "SLES 15",
+        DkmsSource::SusePackageHub {
+            product: "PackageHub/{version}/{arch}",
+        },
+    ),
+    suse(
+        "opensuse-leap",
+        15,
+        "openSUSE Leap 15",
+        DkmsSource::Distribution,
+    ),
+];
+
+/// Releases refused outright: their kernels predate 3.10.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooOldRow {
+    /// os-release `ID` (or the ID inferred from a release file).
+    pub id: &'static str,
+    /// Every major up to this one is refused.
+    pub max_major: u32,
+    /// What the user is told.
+    pub what: &'static str,
+}
+
+/// Known releases whose kernels are older than 3.10.
+pub static TOO_OLD: &[TooOldRow] = &[
+    TooOldRow {
+        id: "centos",
+        max_major: 6,
+        what: "EL6 (kernel 2.6.32)",
+    },
+    TooOldRow {
+        id: "rhel",
+        max_major: 6,
+        what: "EL6 (kernel 2.6.32)",
+    },
+    TooOldRow {
+        id: "sles",
+        max_major: 11,
+        what: "SLES 11 (kernel 3.0)",
+    },
+    TooOldRow {
+        id: "debian",
+        max_major: 7,
+        what: "Debian 7 (kernel 3.2)",
+    },
+    TooOldRow {
+        id: "ubuntu",
+        max_major: 12,
+        what: "Ubuntu 12.04 (kernel 3.2)",
+    },
+];
+
+/// The row for `id` at major `major`.
+pub fn lookup(id: &str, major: u32) -> Option<&'static DistroRow> {
+    DISTROS
+        .iter()
+        .find(|row| row.id == id && (row.min_major..=row.max_major).contains(&major))
+}
+
+/// Whether `id` appears in the table at all.
+pub fn knows_id(id: &str) -> bool {
+    DISTROS.iter().any(|row| row.id == id)
+}
+
+/// The majors of `id` the table supports, for messages: `7, 8, 9`.
+pub fn supported_majors(id: &str) -> String {
+    let mut parts = Vec::new();
+    for row in DISTROS.iter().filter(|row| row.id == id) {
+        if row.min_major == row.max_major {
+            parts.push(row.min_major.to_string());
+        } else {
+            parts.push(format!("{}-{}", row.min_major, row.max_major));
+        }
+    }
+    parts.join(", ")
+}
+
+/// The refusal row for `id` at major `major`, if that release is too old.
+pub fn too_old(id: &str, major: u32) -> Option<&'static TooOldRow> {
+    TOO_OLD
+        .iter()
+        .find(|row| row.id == id && major <= row.max_major)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_do_not_overlap() {
+        for (i, a) in DISTROS.iter().enumerate() {
+            assert!(a.min_major <= a.max_major, "{}", a.label);
+            for b in &DISTROS[i + 1..] {
+                let overlap =
+                    a.id == b.id && a.min_major <= b.max_major && b.min_major <= a.max_major;
+                assert!(!overlap, "{} overlaps {}", a.label, b.label);
+            }
+        }
+    }
+
+    #[test]
+    fn every_spec_distro_has_a_row() {
+        for (id, major) in [
+            ("centos", 7),
+            ("centos", 8),
+            ("centos", 9),
+            ("rhel", 7),
+            ("rhel", 8),
+            ("rhel", 9),
+            ("rocky", 8),
+            ("rocky", 9),
+            ("almalinux", 8),
+            ("almalinux", 9),
+            ("tencentos", 2),
+            ("tencentos", 3),
+            ("opencloudos", 8),
+            ("opencloudos", 9),
+            ("debian", 10),
+            ("debian", 13),
+            ("ubuntu", 18),
+            ("ubuntu", 24),
+            ("sles", 12),
+            ("sles", 15),
+            ("opensuse-leap", 15),
+        ] {
+            assert!(lookup(id, major).is_some(), "{id} {major}");
+        }
+        assert!(lookup("debian", 14).is_none());
+        assert!(lookup("arch", 0).is_none());
+    }
+
+    #[test]
+    fn families_are_consistent() {
+        for row in DISTROS {
+            match row.family {
+                Family::El => {
+                    assert_eq!(row.headers, HeaderScheme::KernelDevel);
+                    assert!(row.el_major.is_some());
+                    let expect = if row.el_major == Some(7) {
+                        PackageManager::Yum
+                    } else {
+                        PackageManager::Dnf
+                    };
+                    assert_eq!(row.package_manager, expect, "{}", row.label);
+                }
+                Family::Debian => {
+                    assert_eq!(row.package_manager, PackageManager::Apt);
+                    assert_eq!(row.headers, HeaderScheme::LinuxHeaders);
+                }
+                Family::Suse => {
+                    assert_eq!(row.package_manager, PackageManager::Zypper);
+                    assert_eq!(row.headers, HeaderScheme::SuseFlavourDevel);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn el6_is_too_old() {
+        assert!(too_old("centos", 6).is_some());
+        assert!(too_old("centos", 7).is_none());
+        assert_eq!(supported_majors("centos"), "7, 8, 9");
+        assert_eq!(supported_majors("debian"), "10-13");
+    }
+}
