@@ -14,6 +14,7 @@ vm_share_init() {
 	mkdir -p "$share/out"
 	install -m 0755 "$VM_INSTALLER" "$share/toa-install"
 	install -m 0644 "$VM_HERE/guest/lib.sh" "$share/lib.sh"
+	install -m 0644 "$VM_HERE/guest/doctor.sh" "$share/doctor.sh"
 	cp -a "$mirror" "$share/mirror"
 	: >"$share/results.txt"
 }
