@@ -3,6 +3,7 @@
 
 use crate::commands::{self, report::Output};
 use crate::exit::Exit;
+use crate::plan::diagnose::Privacy;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -137,6 +138,22 @@ pub enum Command {
     /// when it is set. Needs root. Exits 10 when the test fails.
     Verify,
 
+    /// Why does my server still see the proxy's address? Reports the active
+    /// backend, its version, the trusted list, whether the counters moved,
+    /// conflicts (another TOA module, a kernel that refuses modules, an
+    /// empty trusted list), the listening sockets on --port; and, with
+    /// --port, watches for --seconds the handshakes arriving for those ports
+    /// (a packet socket; nothing is changed) and says per proxy network
+    /// whether it sends TOA, which kind, and whether it is trusted, with the
+    /// next step. Client addresses are masked unless --show-clients. Needs
+    /// root. Exits 0 when healthy, 10 when a problem was found.
+    Doctor(DoctorArgs),
+
+    /// Print toa's counters: in /proc/net/toa_stats's layout (one column
+    /// per CPU), or summed in the Prometheus text exposition format.
+    /// Does not need root.
+    Stats(StatsArgs),
+
     /// Take toa off this host: unload it (saying what uses it when it
     /// cannot be), remove /etc/modules-load.d/toa.conf and
     /// /etc/modprobe.d/toa.conf, `dkms remove` it for every kernel, delete
@@ -174,6 +191,41 @@ pub struct UninstallArgs {
     /// scripts that always pass it).
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+/// `toa-install doctor`.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// A TCP port your servers listen on behind the proxy (repeatable):
+    /// its handshakes are watched and its listeners checked.
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+
+    /// How long to watch the ports.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = crate::commands::doctor::DEFAULT_SECONDS,
+        value_parser = clap::value_parser!(u64).range(1..=crate::commands::doctor::MAX_SECONDS)
+    )]
+    pub seconds: u64,
+
+    /// Show client addresses in full (default: 203.0.113.x, for support logs).
+    #[arg(long)]
+    pub show_clients: bool,
+}
+
+/// `toa-install stats`.
+#[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    /// The layout of the output.
+    #[arg(long, value_enum, default_value = "proc")]
+    pub format: crate::commands::stats::Format,
+
+    /// Replace FILE atomically instead of printing (for node_exporter's
+    /// textfile collector).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `toa-install mirror ...`.
@@ -227,6 +279,25 @@ pub fn run(cli: &Cli) -> Exit {
         Some(Command::Detect) => commands::detect::main(&output, root, kernel_release),
         Some(Command::Verify) => commands::verify::main(&output, root, kernel_release),
         Some(Command::Status) => commands::status::main(&output, root, kernel_release),
+        Some(Command::Doctor(args)) => {
+            let request = commands::doctor::Request {
+                ports: args.ports.clone(),
+                seconds: args.seconds,
+                privacy: if args.show_clients {
+                    Privacy::Shown
+                } else {
+                    Privacy::Masked
+                },
+            };
+            commands::doctor::main(&output, root, kernel_release, &request)
+        }
+        Some(Command::Stats(args)) => commands::stats::main(
+            &output,
+            root,
+            kernel_release,
+            args.format,
+            args.output.as_deref(),
+        ),
         Some(Command::Uninstall(args)) => {
             let request = commands::uninstall::Request {
                 purge_deps: args.purge_deps,

@@ -33,6 +33,8 @@ pub const MODULE_FILES: [&str; 4] = ["toa.ko", "toa.ko.xz", "toa.ko.zst", "toa.k
 pub const TOA_SYSFS: &str = toa_sysfs!();
 /// The live `trusted` parameter of a loaded module.
 pub const TRUSTED_PARAM: &str = concat!(toa_sysfs!(), "/parameters/trusted");
+/// The option kinds the loaded module accepts (fixed at load).
+pub const KINDS_PARAM: &str = concat!(toa_sysfs!(), "/parameters/kinds");
 /// The module's per-CPU counters.
 pub const STATS: &str = "/proc/net/toa_stats";
 /// The running kernel's release.

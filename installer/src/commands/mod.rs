@@ -3,10 +3,12 @@
 //! that `cli` calls with the parsed request; [`report`] prints the ending.
 
 pub mod detect;
+pub mod doctor;
 pub mod facts;
 pub mod install;
 pub mod mirror;
 pub mod report;
+pub mod stats;
 pub mod status;
 pub mod uninstall;
 pub mod verify;

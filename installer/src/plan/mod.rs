@@ -10,6 +10,7 @@
 //! installed host plans nothing.
 
 mod cmd;
+pub mod diagnose;
 mod facts;
 pub mod packages;
 pub mod selftest;

@@ -3,9 +3,12 @@
 //! Everything here reads through the [`sysroot`] seam so that tests can
 //! hand it a fake host.
 
+pub mod capture;
+pub mod conflicts;
 pub mod distro;
 pub mod installed;
 pub mod kernel;
+pub mod listeners;
 pub mod load;
 pub mod modinfo;
 pub mod security;

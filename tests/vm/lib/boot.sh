@@ -4,6 +4,9 @@
 # helpers, the mirror, the scenario of the boot (boot.sh) and boot-id; the guest writes its log
 # (boot-<id>.log), its results (results.txt) and any documents (out/) back into it.
 
+# more QEMU arguments for the next boots (tests/vm/ansible adds a NIC with a forwarded SSH port)
+VM_QEMU_EXTRA=()
+
 # vm_share_init DIR: a fresh share with the installer, the guest helpers and the mirror $2
 vm_share_init() {
 	local share=$1 mirror=$2
@@ -11,6 +14,7 @@ vm_share_init() {
 	mkdir -p "$share/out"
 	install -m 0755 "$VM_INSTALLER" "$share/toa-install"
 	install -m 0644 "$VM_HERE/guest/lib.sh" "$share/lib.sh"
+	install -m 0644 "$VM_HERE/guest/doctor.sh" "$share/doctor.sh"
 	cp -a "$mirror" "$share/mirror"
 	: >"$share/results.txt"
 }
@@ -45,7 +49,7 @@ vm_boot_once() {
 		-append "root=/dev/vda rw console=ttyS0 panic=-1 oops=panic quiet systemd.show_status=error $*" \
 		-drive "file=$disk,format=raw,if=virtio" \
 		-virtfs "local,path=$share,mount_tag=toavm,security_model=none,id=toavm" \
-		</dev/null >"$share/qemu-$id.log" 2>&1 || rc=$?
+		"${VM_QEMU_EXTRA[@]}" </dev/null >"$share/qemu-$id.log" 2>&1 || rc=$?
 	VM_BOOT_SECONDS=$(since "$t")
 	# a wedged guest (lockup, RCU stall, hung task) also times out: say why
 	bad=$(serial_trouble "$serial")

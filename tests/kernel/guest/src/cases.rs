@@ -29,6 +29,7 @@ pub const CASES: &[(&str, CaseFn)] = &[
     ("counters", counters),
     ("syncookies", syncookies),
     ("concurrency", concurrency),
+    ("doctor", crate::doctor::doctor),
     ("unload_under_load", unload_under_load),
 ];
 

@@ -8,6 +8,7 @@ mod bench;
 mod cases;
 mod ctx;
 mod demo;
+mod doctor;
 mod kmod;
 mod net;
 mod traffic;

@@ -1,0 +1,65 @@
+# shellcheck shell=bash
+# tests/vm/guest/doctor.sh - scenario s8, sourced by a boot script while toa is loaded with
+# trusted=10.0.0.0/8: `toa-install doctor` and `toa-install stats` on the whole system. An
+# unmodified server listens on 8080; the demo client (tests/kernel/guest's demo-client) sends
+# handshakes with TOA from the proxy 198.51.100.2 through a tun, outside the trusted list.
+
+# sum COUNTER: the counter summed over CPUs in /proc/net/toa_stats
+proc_sum() { awk -v n="$1" '$1 == n { s = 0; for (i = 3; i <= NF; i++) s += $i; print s }' /proc/net/toa_stats; }
+# prom_value METRIC-WITH-LABELS: its value in the exposition toa-install printed
+prom_value() { awk -v m="$1" '$1 == m { print $2 }' "$OUT/stats-prom.out"; }
+
+doctor_scenario() {
+	install -m 0755 "$SHARE/toa-kernel-cases" /usr/local/bin/toa-kernel-cases
+	install -m 0755 "$SHARE/echo-server" /usr/local/bin/echo-server
+	modprobe tun
+	echo-server 8080 >/run/toa-doctor-server.log 2>&1 &
+	local server=$! i=0
+	until grep -q listening /run/toa-doctor-server.log || [ "$i" -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+
+	ti doctor-quiet doctor --port 8080 --seconds 5
+	check s8 "doctor while nothing arrives: exit 0" exit_is doctor-quiet 0
+	check s8 "it says nothing arrived" out_has doctor-quiet 'no handshake arrived for port(s) 8080 in 5 s'
+	check s8 "it lists the AF_INET listener" out_has doctor-quiet 'listener:  0.0.0.0:8080 (AF_INET)'
+	check s8 "it names the backend and the trusted list" bash -c \
+		"grep -q '^backend:   module ' $OUT/doctor-quiet.out && grep -q '^trusted:   10.0.0.0/8' $OUT/doctor-quiet.out"
+
+	echo "+ toa-install doctor --port 8080 --seconds 10 & three TOA handshakes from 198.51.100.2"
+	toa-install doctor --port 8080 --seconds 10 >"$OUT/doctor-traffic.out" 2>"$OUT/doctor-traffic.err" &
+	local doctor=$! rc=0
+	sleep 2
+	for i in 1 2 3; do
+		toa-kernel-cases demo-client --proxy 198.51.100.2 --client "203.0.113.$i:5100$i" --port 8080 \
+			>>"$OUT/doctor-clients.log" 2>&1 || echo "demo-client $i failed" >>"$OUT/doctor-clients.log"
+	done
+	wait "$doctor" || rc=$?
+	echo "$rc" >"$OUT/doctor-traffic.rc"
+	sed 's/^/  | /' "$OUT/doctor-traffic.out" "$OUT/doctor-traffic.err"
+	check s8 "doctor with an untrusted proxy: exit 10" exit_is doctor-traffic 10
+	check s8 "the group 198.51.100.0/24: 3 handshakes, all with TOA, all outside trusted" out_has doctor-traffic \
+		'handshakes 3, with TOA 3 (kind 254 len 8 (IPv4): 3), outside trusted 3, without TOA 0, malformed 0'
+	check s8 "the diagnosis: add --trust 198.51.100.0/24" out_has doctor-traffic \
+		'sends TOA (kind 254 len 8) on 100 % of handshakes but is outside trusted, so the module ignores it: add --trust 198.51.100.0/24'
+	check s8 "clients are masked" bash -c "grep -q 'clients: 203.0.113.x' $OUT/doctor-traffic.out && ! grep -q '203.0.113.1:' $OUT/doctor-traffic.out"
+	kill "$server" 2>/dev/null
+
+	setpriv --reuid=65534 --regid=65534 --clear-groups toa-install doctor >"$OUT/doctor-user.out" 2>"$OUT/doctor-user.err"
+	echo $? >"$OUT/doctor-user.rc"
+	check s8 "doctor without root: exit 3" exit_is doctor-user 3
+
+	ti stats-proc stats --format proc
+	check s8 "stats --format proc is /proc/net/toa_stats" bash -c "diff -u /proc/net/toa_stats $OUT/stats-proc.out"
+	ti stats-prom stats --format prometheus
+	check s8 "stats --format prometheus exits 0" exit_is stats-prom 0
+	local name metric
+	for name in syn_recv_sock_toa:'toa_handshakes_total{result="toa"}' \
+		syn_recv_sock_no_toa:'toa_handshakes_total{result="no_toa"}' \
+		syn_recv_sock_untrusted:'toa_handshakes_total{result="untrusted"}' \
+		getname_toa_ok:'toa_getname_total{result="ok"}' ip6_address_alloc:toa_records_allocated_total \
+		ip6_address_free:toa_records_freed_total hook_missed:toa_hook_missed_total; do
+		metric=${name#*:}
+		check s8 "$metric equals the sum of ${name%%:*} ($(proc_sum "${name%%:*}"))" \
+			test "$(prom_value "$metric")" = "$(proc_sum "${name%%:*}")"
+	done
+	check s8 "toa_trusted_entries is 1" test "$(prom_value toa_trusted_entries)" = 1
+}
