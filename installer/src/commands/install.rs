@@ -194,6 +194,8 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
         )],
         _ => Vec::new(),
     };
+    // A system known only through ID_LIKE: say which family was assumed.
+    let replaced: Vec<String> = distro.assumed.clone().into_iter().chain(replaced).collect();
     let planning = StepTiming {
         step: "detect the system and plan".to_owned(),
         millis: millis(start.elapsed()),
