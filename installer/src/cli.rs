@@ -1,15 +1,9 @@
-//! The command line: what `toa-install` accepts, and running it.
+//! The command line: what `toa-install` accepts, parsed and handed to
+//! [`commands`].
 
-use crate::commands::detect::{self, Target, Verbosity};
-use crate::commands::report::{ErrorDoc, Problem};
-use crate::effects::host::RealHost;
-use crate::effects::progress::{Display, Reporter};
-use crate::exit::{Categorized, Exit};
-use crate::plan::Plan;
-use crate::system::security::OurModule;
-use crate::system::sysroot::{open_root, RootFs};
+use crate::commands::{self, report::Output};
+use crate::exit::Exit;
 use clap::{ArgAction, Args, Parser, Subcommand};
-use std::io::Write;
 use std::path::PathBuf;
 
 /// Installs the toa kernel module, which makes servers behind an L4 proxy
@@ -209,339 +203,72 @@ pub enum MirrorCommand {
 }
 
 impl GlobalArgs {
-    /// Where `install` and `uninstall` show their progress: nothing with
-    /// `--json`, `--quiet` or `--dry-run` (the plan is the output).
-    fn reporter(&self, dry_run: bool) -> Reporter<std::io::Stderr> {
-        let silent = self.json || dry_run;
-        let verbosity = if silent {
-            Verbosity::Quiet
-        } else {
-            self.verbosity()
-        };
-        Reporter::stderr(Display::for_stderr(silent || self.quiet), verbosity)
-    }
-
-    fn verbosity(&self) -> Verbosity {
-        if self.quiet {
-            Verbosity::Quiet
-        } else if self.verbose > 0 {
-            Verbosity::Verbose
-        } else {
-            Verbosity::Normal
+    /// How the commands print.
+    pub fn output(&self) -> Output {
+        Output {
+            json: self.json,
+            quiet: self.quiet,
+            verbose: self.verbose,
         }
     }
 }
 
 /// Runs the parsed command line and returns how the run ended.
 pub fn run(cli: &Cli) -> Exit {
+    let global = &cli.global;
+    let output = global.output();
+    let root = global.root.as_deref();
+    let kernel_release = global.kernel_release.as_deref();
     match &cli.command {
-        None => run_install(&cli.global, &cli.install),
-        Some(Command::Install(args)) => run_install(&cli.global, args),
-        Some(Command::Detect) => run_detect(&cli.global),
-        Some(Command::Verify) => run_verify(&cli.global),
-        Some(Command::Status) => run_status(&cli.global),
-        Some(Command::Uninstall(args)) => run_uninstall(&cli.global, args),
+        None => commands::install::main(&output, &install_request(global, &cli.install)),
+        Some(Command::Install(args)) => {
+            commands::install::main(&output, &install_request(global, args))
+        }
+        Some(Command::Detect) => commands::detect::main(&output, root, kernel_release),
+        Some(Command::Verify) => commands::verify::main(&output, root, kernel_release),
+        Some(Command::Status) => commands::status::main(&output, root, kernel_release),
+        Some(Command::Uninstall(args)) => {
+            let request = commands::uninstall::Request {
+                purge_deps: args.purge_deps,
+                dry_run: args.dry_run,
+                root: global.root.clone(),
+            };
+            commands::uninstall::main(&output, kernel_release, &request)
+        }
         Some(Command::Mirror(MirrorCommand::Build {
             kernel_trees,
             out,
             distro,
-        })) => run_mirror_build(&cli.global, kernel_trees, out, distro.as_deref()),
+        })) => commands::mirror::main(&output, kernel_trees, out, distro.as_deref()),
     }
 }
 
-fn run_install(args: &GlobalArgs, install: &InstallArgs) -> Exit {
+/// The install request the options make; `--mirror` defaults to the
+/// `TOA_MIRROR` environment variable.
+fn install_request(global: &GlobalArgs, install: &InstallArgs) -> commands::install::Request {
     let mut mirrors = install.mirrors.clone();
     if mirrors.is_empty() {
         if let Ok(url) = std::env::var("TOA_MIRROR") {
             mirrors.extend(url.split_whitespace().map(str::to_owned));
         }
     }
-    let request = crate::commands::install::Request {
+    commands::install::Request {
         compile: install.compile,
         prebuilt_only: install.prebuilt_only,
         mirrors,
         offline: install.offline.clone(),
         trust: install.trust.clone(),
         dry_run: install.dry_run,
-        root: args.root.clone(),
-        kernel_release: args.kernel_release.clone(),
-        quiet: args.quiet || args.json,
-    };
-    let mut progress = args.reporter(install.dry_run);
-    let doc = crate::commands::install::run(&request, euid_is_root(), &mut progress);
-    drop(progress);
-    let done = if doc.changed {
-        "toa is installed, loaded, verified and set to load at boot."
-    } else {
-        "toa is already installed and loaded: nothing changed."
-    };
-    let ending = Ending {
-        plan: doc.plan.as_ref().map(Plan::render),
-        done,
-        warnings: &doc.warnings,
-        packages: ("packages installed", &doc.packages_installed),
-        error: doc.error.as_ref(),
-    };
-    print_ending(args, &doc, doc.exit(), ending)
-}
-
-fn run_uninstall(args: &GlobalArgs, uninstall: &UninstallArgs) -> Exit {
-    if args.kernel_release.is_some() {
-        return fail(
-            args,
-            Exit::Usage,
-            "uninstall removes toa for every kernel: --kernel-release does not apply. \
-             Next step: run it without --kernel-release",
-        );
+        root: global.root.clone(),
+        kernel_release: global.kernel_release.clone(),
+        quiet: global.quiet || global.json,
     }
-    let request = crate::commands::uninstall::Request {
-        purge_deps: uninstall.purge_deps,
-        dry_run: uninstall.dry_run,
-        root: args.root.clone(),
-    };
-    let mut progress = args.reporter(uninstall.dry_run);
-    let doc = crate::commands::uninstall::run(&request, euid_is_root(), &mut progress);
-    drop(progress);
-    let done = if doc.changed {
-        "toa is uninstalled."
-    } else {
-        "nothing of toa is installed: nothing changed."
-    };
-    let ending = Ending {
-        plan: doc.plan.as_ref().map(crate::plan::uninstall::Plan::render),
-        done,
-        warnings: &doc.warnings,
-        packages: ("packages removed", &doc.packages_removed),
-        error: doc.error.as_ref(),
-    };
-    print_ending(args, &doc, doc.exit(), ending)
-}
-
-/// What an `install` or `uninstall` run prints when it ends.
-struct Ending<'a> {
-    /// The `--dry-run` plan.
-    plan: Option<String>,
-    /// Said on success (unless `--quiet`).
-    done: &'a str,
-    warnings: &'a [String],
-    /// What the run did with packages, and which.
-    packages: (&'a str, &'a [String]),
-    error: Option<&'a ErrorDoc>,
-}
-
-/// Prints how a run ended: the JSON document `doc` with `--json`;
-/// otherwise the plan or the success line on standard output, then the
-/// warnings and packages (unless `--quiet`) and the error on standard
-/// error.
-fn print_ending<D: serde::Serialize>(
-    args: &GlobalArgs,
-    doc: &D,
-    exit: Exit,
-    end: Ending<'_>,
-) -> Exit {
-    if args.json {
-        let mut stdout = std::io::stdout().lock();
-        let _ = serde_json::to_writer_pretty(&mut stdout, doc);
-        let _ = writeln!(stdout);
-        return exit;
-    }
-    if let Some(plan) = end.plan {
-        print!("{plan}");
-        if !args.quiet {
-            eprintln!("(dry run: nothing was changed)");
-        }
-    } else if exit == Exit::Ok && !args.quiet {
-        println!("{}", end.done);
-    }
-    if !args.quiet {
-        for warning in end.warnings {
-            eprintln!("warning: {warning}");
-        }
-        let (what, packages) = end.packages;
-        if !packages.is_empty() {
-            eprintln!("{what}: {}", packages.join(" "));
-        }
-    }
-    if let Some(error) = end.error {
-        eprintln!("error: {}", error.problem.message);
-        for problem in &error.undo_problems {
-            eprintln!("error: not undone: {problem}");
-        }
-    }
-    exit
-}
-
-fn run_detect(args: &GlobalArgs) -> Exit {
-    let fs = match open_root(args.root.as_deref()) {
-        Ok(fs) => fs,
-        Err(message) => return fail(args, Exit::Usage, &message),
-    };
-    let ours = OurModule::this_release();
-    let target = Target {
-        fs: &fs,
-        host: &RealHost,
-        live: fs.is_live(),
-        kernel_release: args.kernel_release.as_deref(),
-        ours: &ours,
-    };
-    let report = detect::detect(target, fs.root().display().to_string());
-    let exit = report.exit();
-
-    if args.json {
-        let mut stdout = std::io::stdout().lock();
-        // A closed pipe is the reader's choice; nothing useful to report.
-        let _ = serde_json::to_writer_pretty(&mut stdout, &report);
-        let _ = writeln!(stdout);
-        return exit;
-    }
-
-    let text = detect::render_text(&report, args.verbosity());
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    let mut stderr = std::io::stderr().lock();
-    if args.verbosity() != Verbosity::Quiet {
-        for warning in &report.warnings {
-            let _ = writeln!(stderr, "warning: {}", warning.message);
-        }
-    }
-    if let Some(error) = &report.error {
-        let _ = writeln!(stderr, "error: {}", error.message);
-    }
-    exit
-}
-
-fn refuse_root_options(args: &GlobalArgs, command: &str) -> Option<Exit> {
-    if args.root.is_some() || args.kernel_release.is_some() {
-        let message = format!(
-            "{command} works on the running system only: --root and --kernel-release are for `detect` and `--dry-run`. Next step: run it without them on the host itself"
-        );
-        return Some(fail(args, Exit::Usage, &message));
-    }
-    None
-}
-
-fn euid_is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-fn run_status(args: &GlobalArgs) -> Exit {
-    if let Some(exit) = refuse_root_options(args, "status") {
-        return exit;
-    }
-    let status = crate::commands::status::gather(&RootFs::host());
-    if args.json {
-        let mut stdout = std::io::stdout().lock();
-        let _ = serde_json::to_writer_pretty(&mut stdout, &status);
-        let _ = writeln!(stdout);
-        return Exit::Ok;
-    }
-    if !args.quiet {
-        print!("{}", crate::commands::status::render_text(&status));
-        for warning in &status.warnings {
-            eprintln!("warning: {warning}");
-        }
-    }
-    Exit::Ok
-}
-
-fn run_verify(args: &GlobalArgs) -> Exit {
-    if let Some(exit) = refuse_root_options(args, "verify") {
-        return exit;
-    }
-    if !euid_is_root() {
-        let message = "toa-install verify needs root (it creates a network namespace and a tun device). Next step: run it again with sudo";
-        return fail(args, Exit::NotRoot, message);
-    }
-    let result = crate::commands::verify::run(None);
-    if args.json {
-        let doc = match &result {
-            Ok(report) => serde_json::json!({
-                "passed": true, "checks": report.checks, "warnings": report.warnings, "error": null,
-            }),
-            Err(message) => serde_json::json!({
-                "passed": false, "checks": [], "warnings": [],
-                "error": Problem::new(Exit::VerifyFailed, message.clone()),
-            }),
-        };
-        println!("{doc:#}");
-    } else {
-        match &result {
-            Ok(report) => {
-                if !args.quiet {
-                    for check in &report.checks {
-                        println!("ok: {check}");
-                    }
-                    for warning in &report.warnings {
-                        eprintln!("warning: {warning}");
-                    }
-                    println!("toa verify: passed");
-                }
-            }
-            Err(message) => eprintln!("error: toa verify failed: {message}"),
-        }
-    }
-    match result {
-        Ok(_) => Exit::Ok,
-        Err(_) => Exit::VerifyFailed,
-    }
-}
-
-fn run_mirror_build(
-    args: &GlobalArgs,
-    trees: &[PathBuf],
-    out: &std::path::Path,
-    distro: Option<&str>,
-) -> Exit {
-    let distro = distro.map(str::to_owned).unwrap_or_else(|| {
-        crate::system::distro::identify(&RootFs::host())
-            .map(|id| match id.version_id {
-                Some(v) => format!("{}-{v}", id.id),
-                None => id.id,
-            })
-            .unwrap_or_else(|_| "unknown".to_owned())
-    });
-    let quiet = args.quiet || args.json;
-    let mut progress = |line: &str| {
-        if !quiet {
-            eprintln!("{line}");
-        }
-    };
-    match crate::backend::module::mirror::build(trees, out, &distro, &mut progress) {
-        Ok(index) => {
-            if args.json {
-                let doc = serde_json::json!({"changed": true, "index": index});
-                println!("{doc:#}");
-            } else if !args.quiet {
-                println!(
-                    "{} now holds {} prebuilt module(s); serve it over HTTPS and pass --mirror URL, \
-                     or copy it and pass --offline DIR",
-                    out.display(),
-                    index.entries.len()
-                );
-            }
-            Exit::Ok
-        }
-        Err(e) => fail(args, e.category(), &e.to_string()),
-    }
-}
-
-/// Reports an error that stopped the command before it produced a report:
-/// as a JSON document with `--json`, else on standard error.
-fn fail(args: &GlobalArgs, exit: Exit, message: &str) -> Exit {
-    if args.json {
-        let doc = serde_json::json!({
-            "supported": false,
-            "error": Problem::new(exit, message.to_owned()),
-        });
-        println!("{doc:#}");
-    } else {
-        eprintln!("error: {message}");
-    }
-    exit
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::effects::progress::Verbosity;
     use clap::CommandFactory;
 
     #[test]
@@ -565,7 +292,7 @@ mod tests {
         assert!(cli.global.json);
         assert_eq!(cli.global.root, Some(PathBuf::from("/img")));
         assert_eq!(cli.global.kernel_release.as_deref(), Some("6.1.0-27-amd64"));
-        assert_eq!(cli.global.verbosity(), Verbosity::Verbose);
+        assert_eq!(cli.global.output().verbosity(), Verbosity::Verbose);
     }
 
     #[test]

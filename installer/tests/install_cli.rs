@@ -235,3 +235,25 @@ fn a_toa_ko_nobody_installed_is_named_in_a_warning() {
     );
     assert!(!doc["steps"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn a_kernel_built_for_another_el_major_is_warned_about_before_compiling() {
+    // detect reports it; install must too, since the build it plans needs
+    // that kernel's kernel-devel package.
+    let out = Command::cargo_bin("toa-install")
+        .unwrap()
+        .args(["install", "--dry-run", "--compile", "--json", "--root"])
+        .arg(fixture("rocky-9"))
+        .args(["--kernel-release", "4.18.0-513.5.1.el8_9.x86_64"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = doc["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("built for EL8")),
+        "{doc:#}"
+    );
+}

@@ -5,7 +5,8 @@
 use crate::backend::module::prebuilt::MirrorFetcher;
 use crate::backend::module::ModuleBackend;
 use crate::backend::Backend;
-use crate::commands::report::ErrorDoc;
+use crate::commands::facts::{self, HostFacts, Target};
+use crate::commands::report::{Ending, ErrorDoc, Output};
 use crate::commands::verify::NetnsVerifier;
 use crate::effects::executor::{execute, Outcome, Services, StepTiming};
 use crate::effects::host::HostEffects;
@@ -15,10 +16,8 @@ use crate::effects::progress::{Display, Progress};
 use crate::exit::{Categorized, Exit};
 use crate::layout::LOCK_FILE;
 use crate::plan::{self, Facts, MirrorSource, Options, Plan, State};
-use crate::system::distro;
 use crate::system::installed::Owner;
-use crate::system::kernel::KernelInfo;
-use crate::system::security::{OurModule, SecurityState};
+use crate::system::security::OurModule;
 use crate::system::sysroot::{open_root, CommandOutput, Host, Uname};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -154,29 +153,41 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     };
     if !req.dry_run {
         if let Err(e) = require_root(euid_is_root) {
-            return Document::failed(e.category, e.message);
+            return Document::failed(e.category(), e.to_string());
         }
     }
     let fs = match open_root(req.root.as_deref()) {
         Ok(fs) => fs,
-        Err(message) => return Document::failed(Exit::Usage, message),
+        Err(e) => return Document::failed(e.category(), e.to_string()),
     };
     let live = fs.is_live();
     let host = TimedHost::default();
-    let distro = match distro::identify(&fs).and_then(distro::classify) {
+    let ours = OurModule::this_release();
+    let gathered = facts::gather(Target {
+        fs: &fs,
+        host: &host,
+        live,
+        kernel_release: req.kernel_release.as_deref(),
+        ours: &ours,
+    });
+    let mismatch = gathered.el_mismatch();
+    let HostFacts {
+        distro,
+        kernel,
+        security,
+        ..
+    } = gathered;
+    let distro = match distro {
         Ok(d) => d,
         Err(e) => return Document::failed(e.category(), e.to_string()),
     };
-    let kernel =
-        match KernelInfo::select(&fs, &host, live, req.kernel_release.as_deref()).and_then(|k| {
-            k.check_supported()?;
-            Ok(k)
-        }) {
-            Ok(k) => k,
-            Err(e) => return Document::failed(e.category(), e.to_string()),
-        };
-    let ours = OurModule::this_release();
-    let security = SecurityState::inspect(&fs, &host, live, Some(distro.row.family), &ours);
+    let kernel = match kernel.and_then(|k| {
+        k.check_supported()?;
+        Ok(k)
+    }) {
+        Ok(k) => k,
+        Err(e) => return Document::failed(e.category(), e.to_string()),
+    };
     let facts = Facts::new(&distro, kernel, security);
     let root_text = req.root.as_ref().map(|r| r.display().to_string());
     let state = State::read(&fs, &host, &facts, root_text.as_deref());
@@ -184,18 +195,27 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
         Ok(p) => p,
         Err(e) => return Document::failed(e.category(), e.to_string()),
     };
+    // A DKMS build needs the kernel's headers: say up front when its
+    // package is unlikely to be found (SPEC: detected up front), so a failure to install
+    // it comes with the reason.
+    let headers: Vec<String> = mismatch
+        .filter(|_| plan.source == plan::Source::Dkms)
+        .map(|problem| problem.message)
+        .into_iter()
+        .collect();
     // A toa.ko that neither DKMS nor our state file accounts for (another
     // TOA module, or ours with its state file lost) is replaced: say so.
-    let replaced: Vec<String> = match &state.installed {
+    let mut up_front = headers.clone();
+    up_front.extend(match &state.installed {
         Owner::Unaccounted { path } if !plan.changes_nothing() => vec![format!(
             "{path} was there, installed neither by DKMS nor by toa-install; this run installs \
              toa's own module, which replaces it or, from DKMS's updates/ directory, takes \
              precedence over it"
         )],
         _ => Vec::new(),
-    };
+    });
     // A system known only through ID_LIKE: say which family was assumed.
-    let replaced: Vec<String> = distro.assumed.clone().into_iter().chain(replaced).collect();
+    up_front.splice(0..0, distro.assumed.clone());
     let planning = StepTiming {
         step: "detect the system and plan".to_owned(),
         millis: millis(start.elapsed()),
@@ -206,7 +226,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
             changed: false,
             source: Some(plan.source),
             steps: plan.steps.iter().map(|s| s.summary()).collect(),
-            warnings: replaced,
+            warnings: up_front,
             error: None,
             plan: Some(plan),
             packages_installed: Vec::new(),
@@ -215,14 +235,10 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     }
     let _lock = match RunLock::acquire(Path::new(LOCK_FILE)) {
         Ok(l) => l,
-        Err(e) => return Document::failed(e.category, e.message),
+        Err(e) => return Document::failed(e.category(), e.to_string()),
     };
     let display = Display::for_stderr(req.quiet);
-    let fetcher =
-        match MirrorFetcher::new(Duration::from_secs(15), Duration::from_secs(120), display) {
-            Ok(f) => f,
-            Err(e) => return Document::failed(Exit::Download, e),
-        };
+    let fetcher = MirrorFetcher::new(Duration::from_secs(15), Duration::from_secs(120), display);
     let verifier = NetnsVerifier;
     let mut fx = HostEffects::host();
     let mut services = Services {
@@ -243,7 +259,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
             changed,
             source: Some(source),
             steps,
-            warnings: replaced.into_iter().chain(warnings).collect(),
+            warnings: up_front.into_iter().chain(warnings).collect(),
             error: None,
             plan: None,
             packages_installed,
@@ -261,7 +277,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
             changed: false,
             source: Some(plan.source),
             steps: Vec::new(),
-            warnings: Vec::new(),
+            warnings: headers,
             error: Some(ErrorDoc {
                 undo_problems: e.undo_problems,
                 ..ErrorDoc::new(e.category, e.message)
@@ -296,6 +312,27 @@ impl Host for TimedHost {
         self.spent.set(self.spent.get() + start.elapsed());
         out
     }
+}
+
+/// `toa-install install`: runs it with progress on standard error and
+/// prints how it ended.
+pub fn main(output: &Output, req: &Request) -> Exit {
+    let mut progress = output.reporter(req.dry_run);
+    let doc = run(req, super::euid_is_root(), &mut progress);
+    drop(progress);
+    let done = if doc.changed {
+        "toa is installed, loaded, verified and set to load at boot."
+    } else {
+        "toa is already installed and loaded: nothing changed."
+    };
+    let ending = Ending {
+        plan: doc.plan.as_ref().map(Plan::render),
+        done,
+        warnings: &doc.warnings,
+        packages: ("packages installed", &doc.packages_installed),
+        error: doc.error.as_ref(),
+    };
+    output.print_ending(&doc, doc.exit(), ending)
 }
 
 #[cfg(test)]

@@ -3,11 +3,33 @@
 
 use crate::backend::module::ModuleBackend;
 use crate::backend::{Backend, Status};
-use crate::system::sysroot::SystemFs;
+use crate::commands::report::Output;
+use crate::exit::Exit;
+use crate::system::sysroot::{RootFs, SystemFs};
+use std::path::Path;
 
 pub use crate::backend::module::status::render_text;
 
 /// The status of the installed backend.
 pub fn gather(fs: &dyn SystemFs) -> Status {
     ModuleBackend.status(fs)
+}
+
+/// `toa-install status`: prints the running system's status.
+pub fn main(output: &Output, root: Option<&Path>, kernel_release: Option<&str>) -> Exit {
+    if let Some(exit) = output.refuse_root_options(root, kernel_release, "status") {
+        return exit;
+    }
+    let status = gather(&RootFs::host());
+    if output.json {
+        output.print_json(&status);
+        return Exit::Ok;
+    }
+    if !output.quiet {
+        print!("{}", render_text(&status));
+        for warning in &status.warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
+    Exit::Ok
 }

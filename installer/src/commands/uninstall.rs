@@ -8,7 +8,8 @@
 
 use crate::backend::module::ModuleBackend;
 use crate::backend::Backend;
-use crate::commands::report::ErrorDoc;
+use crate::commands::facts;
+use crate::commands::report::{Ending, ErrorDoc, Output};
 use crate::effects::executor::{dkms_failed, run_reported, ExecError};
 use crate::effects::host::RealHost;
 use crate::effects::lock::{require_root, RunLock};
@@ -18,7 +19,6 @@ use crate::exit::{Categorized, Exit};
 use crate::layout::{DKMS_TREE, MODULE};
 use crate::plan::uninstall::{Found, Options, Plan, Step};
 use crate::plan::{timeouts, Cmd};
-use crate::system::distro;
 use crate::system::sysroot::open_root;
 use serde::Serialize;
 use std::io;
@@ -242,17 +242,14 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     }
     if !req.dry_run {
         if let Err(e) = require_root(euid_is_root) {
-            return Document::failed(e.category, e.message, Vec::new());
+            return Document::failed(e.category(), e.to_string(), Vec::new());
         }
     }
     let fs = match open_root(req.root.as_deref()) {
         Ok(fs) => fs,
-        Err(message) => return Document::failed(Exit::Usage, message, Vec::new()),
+        Err(e) => return Document::failed(e.category(), e.to_string(), Vec::new()),
     };
-    let manager = distro::identify(&fs)
-        .and_then(distro::classify)
-        .ok()
-        .map(|d| d.row.package_manager);
+    let manager = facts::distro(&fs).1.ok().map(|d| d.row.package_manager);
     let root_text = req.root.as_ref().map(|r| r.display().to_string());
     let found = Found::read(&fs, &RealHost, manager, root_text.as_deref());
     let plan = ModuleBackend.plan_uninstall(
@@ -274,7 +271,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     }
     let _lock = match RunLock::acquire(Path::new(crate::layout::LOCK_FILE)) {
         Ok(l) => l,
-        Err(e) => return Document::failed(e.category, e.message, plan.warnings),
+        Err(e) => return Document::failed(e.category(), e.to_string(), plan.warnings),
     };
     let mut fx = crate::effects::host::HostEffects::host();
     match execute(&plan, &mut fx, progress) {
@@ -288,6 +285,35 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
         },
         Err(e) => Document::failed(e.category(), e.message, plan.warnings),
     }
+}
+
+/// `toa-install uninstall`: runs it with progress on standard error and
+/// prints how it ended. `kernel_release` is refused: uninstall is for
+/// every kernel.
+pub fn main(output: &Output, kernel_release: Option<&str>, req: &Request) -> Exit {
+    if kernel_release.is_some() {
+        return output.fail(
+            Exit::Usage,
+            "uninstall removes toa for every kernel: --kernel-release does not apply. \
+             Next step: run it without --kernel-release",
+        );
+    }
+    let mut progress = output.reporter(req.dry_run);
+    let doc = run(req, super::euid_is_root(), &mut progress);
+    drop(progress);
+    let done = if doc.changed {
+        "toa is uninstalled."
+    } else {
+        "nothing of toa is installed: nothing changed."
+    };
+    let ending = Ending {
+        plan: doc.plan.as_ref().map(Plan::render),
+        done,
+        warnings: &doc.warnings,
+        packages: ("packages removed", &doc.packages_removed),
+        error: doc.error.as_ref(),
+    };
+    output.print_ending(&doc, doc.exit(), ending)
 }
 
 #[cfg(test)]

@@ -17,13 +17,16 @@
 //! which is global; for it the test checks instead that the option is
 //! (correctly) ignored, and says so.
 
+use crate::commands::report::{Output, Problem};
 use crate::effects::executor::Verifier;
+use crate::exit::Exit;
 use crate::layout::{STATS, TRUSTED_PARAM};
 use crate::peer::{toa_option, CloseMode, ConnectSpec, Peer, PeerConfig};
 use crate::plan::selftest::{choose, parse_trusted, Addrs};
 use crate::system::stats::parse_stats;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The TOA option kind the test sends.
@@ -48,6 +51,49 @@ pub struct Report {
     pub checks: Vec<String>,
     /// What could not be exercised, and why.
     pub warnings: Vec<String>,
+}
+
+/// `toa-install verify`: runs the self-test and prints the result.
+pub fn main(output: &Output, root: Option<&Path>, kernel_release: Option<&str>) -> Exit {
+    if let Some(exit) = output.refuse_root_options(root, kernel_release, "verify") {
+        return exit;
+    }
+    if !super::euid_is_root() {
+        let message = "toa-install verify needs root (it creates a network namespace and a tun device). Next step: run it again with sudo";
+        return output.fail(Exit::NotRoot, message);
+    }
+    let result = run(None);
+    if output.json {
+        let doc = match &result {
+            Ok(report) => serde_json::json!({
+                "passed": true, "checks": report.checks, "warnings": report.warnings, "error": null,
+            }),
+            Err(message) => serde_json::json!({
+                "passed": false, "checks": [], "warnings": [],
+                "error": Problem::new(Exit::VerifyFailed, message.clone()),
+            }),
+        };
+        println!("{doc:#}");
+    } else {
+        match &result {
+            Ok(report) => {
+                if !output.quiet {
+                    for check in &report.checks {
+                        println!("ok: {check}");
+                    }
+                    for warning in &report.warnings {
+                        eprintln!("warning: {warning}");
+                    }
+                    println!("toa verify: passed");
+                }
+            }
+            Err(message) => eprintln!("error: toa verify failed: {message}"),
+        }
+    }
+    match result {
+        Ok(_) => Exit::Ok,
+        Err(_) => Exit::VerifyFailed,
+    }
 }
 
 /// Runs the self-test against the live module, reading its trusted list

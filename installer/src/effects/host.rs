@@ -173,3 +173,19 @@ impl Host for RealHost {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn rooted_paths_cannot_escape() {
+        let files = RootedFiles::new("/tmp/root");
+        assert_eq!(
+            files.host_path("/etc/x").unwrap(),
+            Path::new("/tmp/root/etc/x")
+        );
+        assert!(files.host_path("/etc/../../x").is_err());
+    }
+}

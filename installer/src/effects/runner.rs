@@ -191,3 +191,76 @@ pub(crate) fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Cmd;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn commands_time_out_with_their_children() {
+        let start = Instant::now();
+        let cmd = Cmd::new(
+            "sh",
+            &["-c", "sleep 30 & sleep 30; echo never"],
+            Duration::from_millis(300),
+        );
+        let err = run_command(&cmd, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, RunError::TimedOut { .. }), "{err}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        let err = run_command(
+            &Cmd::new("toa-no-such-program", &[], Duration::from_secs(1)),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(matches!(err, RunError::NotFound { .. }));
+        let mut lines = Vec::new();
+        let out = run_command(
+            &Cmd::new(
+                "sh",
+                &[
+                    "-c",
+                    "echo $X; echo oops >&2; printf 'get 1%%\\rget 100%%\\n'; exit 3",
+                ],
+                Duration::from_secs(5),
+            )
+            .env("X", "hello"),
+            &mut |l| lines.push(l.to_owned()),
+        )
+        .unwrap();
+        assert_eq!((out.success, out.code), (false, Some(3)));
+        assert_eq!(
+            (out.stdout.as_str(), out.stderr.as_str()),
+            ("hello\nget 1%\rget 100%\n", "oops\n")
+        );
+        // Each line as it comes; a line rewritten with \r in its last state.
+        lines.sort();
+        assert_eq!(lines, ["get 100%", "hello", "oops"]);
+    }
+
+    #[test]
+    fn a_child_left_running_with_the_pipes_does_not_hold_the_command() {
+        let start = Instant::now();
+        let out = run_command(
+            &Cmd::new(
+                "sh",
+                &["-c", "sleep 4 & echo started"],
+                Duration::from_secs(30),
+            ),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(out.success);
+        assert_eq!(out.stdout, "started\n");
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+}

@@ -11,11 +11,13 @@
 //! - [`Host`] answers what only the running kernel can: `uname`, and the
 //!   output of a helper program such as `mokutil`.
 
+use crate::exit::{Categorized, Exit};
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use thiserror::Error;
 
 /// Read-only access to the files of the inspected system.
 ///
@@ -177,16 +179,33 @@ impl SystemFs for RootFs {
     }
 }
 
+/// A `--root` directory that cannot be used (a usage error).
+#[derive(Debug, Error)]
+#[error(
+    "--root {}: {source}. Next step: pass the directory where the system image is mounted",
+    .dir.display()
+)]
+pub struct RootError {
+    /// The directory given.
+    pub dir: PathBuf,
+    /// What is wrong with it.
+    pub source: io::Error,
+}
+
+impl Categorized for RootError {
+    fn category(&self) -> Exit {
+        Exit::Usage
+    }
+}
+
 /// The files of the system mounted at `root` (`--root`), or of this host
 /// when there is none; the error says what is wrong with the directory.
-pub fn open_root(root: Option<&Path>) -> Result<RootFs, String> {
+pub fn open_root(root: Option<&Path>) -> Result<RootFs, RootError> {
     match root {
         None => Ok(RootFs::host()),
-        Some(dir) => RootFs::at(dir).map_err(|e| {
-            format!(
-                "--root {}: {e}. Next step: pass the directory where the system image is mounted",
-                dir.display()
-            )
+        Some(dir) => RootFs::at(dir).map_err(|source| RootError {
+            dir: dir.to_owned(),
+            source,
         }),
     }
 }

@@ -4,16 +4,34 @@
 # EPEL shipped).
 #
 # A base chroot per suite (debootstrap --variant=minbase, plus dkms and the
-# amd64 kernel headers) is built once and kept under $TOA_PKG_CACHE; every
-# test works on a throw-away overlay of it, so a test never changes the base
-# and never depends on what an earlier test left.
+# amd64 kernel headers) is built once and kept under $TOA_PKG_CACHE
+# (tests/lib/debootstrap.sh); every test works on a throw-away overlay of it,
+# so a test never changes the base and never depends on what an earlier test
+# left.
+
+# shellcheck source=tests/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../../tests/lib/common.sh"
+# shellcheck source=tests/lib/debootstrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../../tests/lib/debootstrap.sh"
 
 TOA_PKG_CACHE=${TOA_PKG_CACHE:-/var/cache/toa-pkg}
-TOA_DEBIAN_MIRROR=${TOA_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 # The base chroot of SUITE.
 chroot_base_of() {
 	echo "$TOA_PKG_CACHE/chroot/$1-dkms"
+}
+
+# chroot_base_dkms ROOT: installs dkms and the amd64 kernel headers into a
+# fresh debootstrap tree (they need /proc and /dev, which debootstrap's
+# --include cannot give their maintainer scripts).
+chroot_base_dkms() {
+	local root=$1 rc=0
+	chroot_mounts "$root" || return 1
+	chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends dkms linux-headers-amd64 || rc=$?
+	chroot "$root" apt-get clean || rc=$?
+	chroot_umounts "$root"
+	return "$rc"
 }
 
 # chroot_base_ensure SUITE: builds SUITE's base chroot unless a complete
@@ -21,25 +39,9 @@ chroot_base_of() {
 chroot_base_ensure() {
 	local suite=$1 chroot_base
 	chroot_base=$(chroot_base_of "$suite")
-	[ -e "$chroot_base/.toa-complete" ] && return 0
 	[ "$(id -u)" = 0 ] || { echo "chroot: building the base chroot needs root" >&2; return 1; }
 	command -v debootstrap >/dev/null || { echo "chroot: debootstrap is missing (ci/install-deps)" >&2; return 1; }
-	local tmp=$chroot_base.tmp
-	rm -rf "$tmp"
-	mkdir -p "$tmp"
-	echo "chroot: debootstrap $suite into $tmp (once; cached afterwards)" >&2
-	debootstrap --variant=minbase "$suite" "$tmp" "$TOA_DEBIAN_MIRROR" >"$tmp.log" 2>&1 ||
-		{ echo "chroot: debootstrap failed, see $tmp.log" >&2; return 1; }
-	chroot_mounts "$tmp" || return 1
-	local rc=0
-	chroot "$tmp" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		--no-install-recommends dkms linux-headers-amd64 >>"$tmp.log" 2>&1 || rc=$?
-	chroot "$tmp" apt-get clean || rc=$?
-	chroot_umounts "$tmp"
-	[ "$rc" = 0 ] || { echo "chroot: apt-get install dkms linux-headers-amd64 failed, see $tmp.log" >&2; return 1; }
-	touch "$tmp/.toa-complete"
-	rm -rf "$chroot_base"
-	mv "$tmp" "$chroot_base"
+	debootstrap_cache "$chroot_base" "$suite" "$DEBIAN_MIRROR" "" "$chroot_base.tmp.log" chroot_base_dkms
 }
 
 # The kernel releases whose headers the base chroot holds.

@@ -2,7 +2,7 @@
 # A private apt configuration (own sources.list, lists and cache under $CACHE/apt; the
 # system's sources are never read or changed) used to resolve and download Debian kernels.
 
-MIRROR=${TOA_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+MIRROR=$DEBIAN_MIRROR
 SECURITY_MIRROR=${TOA_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 SUITES="bullseye bullseye-security bookworm bookworm-security bookworm-backports trixie trixie-security forky"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg

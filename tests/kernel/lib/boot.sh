@@ -3,11 +3,8 @@
 
 BOOT_TIMEOUT=${TOA_BOOT_TIMEOUT:-900}
 APPEND_BASE="console=ttyS0 panic=-1 oops=panic panic_on_warn=1 quiet"
-# kernel trouble in a serial log; our own lines (TOA:, CASE, BENCH) are not searched
-TROUBLE_RE='Oops|BUG:|WARNING:|KASAN|general protection|Call Trace|panic|soft lockup|hard LOCKUP|rcu: INFO|blocked for more than'
-# a guest that prints one of these keeps running wedged: it is stopped soon after
-WEDGED_RE='soft lockup|hard LOCKUP|rcu: INFO|blocked for more than'
-OWN_LINE_RE='^(TOA:|TOA-RESULT:|CASE |CASES:|BENCH|server:|DEMO)'
+# TROUBLE_RE, WEDGED_RE (a guest that prints one is stopped soon after), serial_trouble and the
+# TCG accelerator: tests/lib/qemu.sh
 
 # boot_kernel K INITRD LOG [extra qemu args...]: the guest powers itself off; it is killed after
 # TOA_BOOT_TIMEOUT seconds in all, after TOA_BOOT_STALL seconds without serial output (hung), or
@@ -18,12 +15,7 @@ boot_kernel() {
 	shift 3
 	kern=$(kernel_boot_image "$K") || { echo "no kernel image in $K's packages" >&2; return 1; }
 	rm -f "$serial"
-	# Single-threaded TCG: two vCPUs interleave on one host thread.
-	# Multi-threaded TCG in QEMU < 8.1 (Debian 12 has 7.2) can run stale
-	# translations of kernel text another vCPU just patched, so any
-	# module registering kprobes under load can crash the guest; QEMU
-	# 10.0.2 does not (tests/kernel/README.md).
-	qemu-system-x86_64 -accel "${TOA_QEMU_ACCEL:-tcg,thread=single}" -m 1024 -smp "${BOOT_SMP:-2}" \
+	qemu-system-x86_64 -accel "${TOA_QEMU_ACCEL:-$TCG_ACCEL}" -m 1024 -smp "${BOOT_SMP:-2}" \
 		-display none -monitor none -serial "file:$serial" -no-reboot "$@" \
 		-kernel "$kern" -initrd "$initrd" -append "$APPEND_BASE ${TOA_BOOT_APPEND:-}" \
 		</dev/null >"${serial%.serial.log}.qemu.log" 2>&1 &
@@ -53,12 +45,6 @@ boot_kernel() {
 	wait "$pid" || rc=$?
 	[ "$rc" = 0 ] || echo "qemu exited with $rc (see ${serial%.serial.log}.qemu.log)" >&2
 	return 0
-}
-
-# Kernel trouble lines in a serial log (none: empty output).
-serial_trouble() {
-	tr -d '\r' <"$1" | grep -av 'Kernel command line:' | grep -avE "$OWN_LINE_RE" |
-		grep -aE "$TROUBLE_RE" || true
 }
 
 # judge_serial K LOG -> 0 for PASS; reasons on stderr

@@ -1,12 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers for tests/kernel/run: logging, timing, host tools, locking.
-
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# Seconds since the epoch with a fraction, and the time elapsed since such a stamp.
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }'; }
+# Helpers of tests/kernel/run: host tools, the cache lock, mounts (logging and timing: tests/lib).
 
 # Install the host packages the bench needs (fresh Debian 12). Each entry is command:package;
 # HOST_NEEDS adds more such entries.
@@ -37,14 +30,7 @@ host_prereqs() {
 
 # Hold an exclusive lock on the shared cache for the rest of the process, so two runs on one
 # machine (a developer's and CI's fresh clone) never write the same tree at once.
-cache_lock() {
-	mkdir -p "$CACHE"
-	exec 9>"$CACHE/.lock"
-	if ! flock -n 9; then
-		log "waiting for another run holding $CACHE/.lock"
-		flock 9
-	fi
-}
+cache_lock() { hold_lock "$CACHE/.lock"; }
 
 # Mounts made by this process (chroot /proc); undone at exit whatever happens.
 MOUNTS=()

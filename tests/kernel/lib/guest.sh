@@ -2,10 +2,7 @@
 # The static guest test binary (tests/kernel/guest, crate toa-kernel-cases), built once per run
 # with its own target dir in the cache, so it neither thrashes ./target nor rebuilds on a fresh clone.
 
-GUEST_TRIPLE=x86_64-unknown-linux-gnu
-
-# A static executable has no program interpreter.
-is_static() { ! readelf -l "$1" 2>/dev/null | grep -q 'Requesting program interpreter'; }
+# (static_build and is_static: tests/lib/static.sh)
 
 # guest_build -> path of the binary in $WORK/guest-bin
 guest_build() {
@@ -14,9 +11,7 @@ guest_build() {
 		bin=$TOA_GUEST_BIN
 	else
 		command -v cargo >/dev/null || { echo "cargo not found (the guest binary is Rust)"; return 1; }
-		RUSTFLAGS='-C target-feature=+crt-static' cargo build --manifest-path "$ROOT/Cargo.toml" \
-			--release --target "$GUEST_TRIPLE" -p toa-kernel-cases --target-dir "$CACHE/cargo-target"
-		bin=$CACHE/cargo-target/$GUEST_TRIPLE/release/toa-kernel-cases
+		bin=$(static_build toa-kernel-cases "$CACHE/cargo-target") || return 1
 	fi
 	[ -x "$bin" ] || { echo "no guest binary at $bin"; return 1; }
 	is_static "$bin" || { echo "$bin is dynamically linked; the initramfs has no libc"; return 1; }

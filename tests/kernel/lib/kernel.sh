@@ -54,25 +54,10 @@ kernel_file() {
 # kernel_boot_image K -> the uncompressed ELF vmlinux when the kernel has PVH (QEMU enters it
 # directly, skipping the in-guest decompression that is slow under TCG), else the bzImage.
 kernel_boot_image() {
-	local K=$1 out=$CACHE/trees/$1.vmlinux z cfg magic dec pos
-	[ -s "$out" ] && { echo "$out"; return 0; }
+	local K=$1 z cfg
 	z=$(kernel_file "$K" vmlinuz) || return 1
 	cfg=$(kernel_file "$K" config) || { echo "$z"; return 0; }
-	if ! grep -q '^CONFIG_PVH=y' "$cfg"; then echo "$z"; return 0; fi
-	if grep -q '^CONFIG_KERNEL_XZ=y' "$cfg"; then magic=$'\xfd7zXZ' dec=(xz -dc)
-	elif grep -q '^CONFIG_KERNEL_ZSTD=y' "$cfg"; then magic=$'\x28\xb5\x2f\xfd' dec=(zstd -qdc)
-	elif grep -q '^CONFIG_KERNEL_GZIP=y' "$cfg"; then magic=$'\x1f\x8b\x08' dec=(gzip -dc)
-	else echo "$z"; return 0; fi
-	while read -r pos; do
-		tail -c +$((pos + 1)) "$z" | "${dec[@]}" >"$out.tmp" 2>/dev/null || true
-		if [ "$(head -c4 "$out.tmp" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then
-			mv "$out.tmp" "$out"
-			echo "$out"
-			return 0
-		fi
-	done < <(LC_ALL=C grep -abo "$magic" "$z" | cut -d: -f1 | head -5)
-	rm -f "$out.tmp"
-	echo "$z"
+	boot_image "$z" "$cfg" "$CACHE/trees/$K.vmlinux"
 }
 
 # The gcc major version the kernel was built with, from its headers.
@@ -83,34 +68,16 @@ kernel_gcc() {
 	grep -oE 'gcc-[0-9]+' "$H/.kernelvariables" 2>/dev/null | head -1 | cut -d- -f2
 }
 
-# ensure_chroot SUITE GCC -> $CACHE/chroots/SUITE with gcc-GCC and make (rebuilt if broken).
-# debootstrap runs into a temporary directory, so an interrupted one never looks usable.
+# ensure_chroot SUITE GCC -> $CACHE/chroots/SUITE with gcc-GCC and make (made again if its
+# compiler does not run).
 ensure_chroot() {
-	local s=$1 n=$2 C=$CACHE/chroots/$1 script=() include
+	local s=$1 n=$2 C=$CACHE/chroots/$1 include
 	# perl: W=1 runs scripts/kernel-doc on the module's sources (6.12)
 	include="gcc-$n,make,libc6-dev,perl,dwarves,kmod,xz-utils,zstd"
-	mkdir -p "$CACHE/chroots"
-	exec 8>"$CACHE/chroots/.$s.lock"
-	flock 8
-	if [ "$(cat "$C/.toa-ready" 2>/dev/null)" = "$include" ] && chroot "$C" sh -c "command -v gcc-$n && make --version" >/dev/null 2>&1; then
-		flock -u 8
-		return 0
+	if [ -e "$C/.toa-ready" ] && ! chroot "$C" sh -c "command -v gcc-$n && make --version" >/dev/null 2>&1; then
+		rm -f "$C/.toa-ready"
 	fi
-	log "debootstrap $s chroot with gcc-$n (once; cached in $C)"
-	# this debootstrap may have no script for a newer suite (forky): the sid one is generic
-	[ -e "/usr/share/debootstrap/scripts/$s" ] || script=(/usr/share/debootstrap/scripts/sid)
-	rm -rf "$C" "$C.tmp"
-	if ! debootstrap --variant=minbase --include="$include" \
-		"$s" "$C.tmp" "$MIRROR" "${script[@]}" >"$LOGS/debootstrap-$s.log" 2>&1; then
-		tail -5 "$LOGS/debootstrap-$s.log" >&2
-		echo "debootstrap $s failed (see $LOGS/debootstrap-$s.log)" >&2
-		flock -u 8
-		return 1
-	fi
-	rm -rf "$C.tmp/var/cache/apt/archives/"*.deb
-	echo "$include" >"$C.tmp/.toa-ready"
-	mv "$C.tmp" "$C"
-	flock -u 8
+	debootstrap_cache "$C" "$s" "$MIRROR" "$include" "$LOGS/debootstrap-$s.log"
 }
 
 # Install kernel K's headers and kbuild into chroot C (once per kernel). dpkg -x would replace

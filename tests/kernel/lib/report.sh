@@ -12,7 +12,7 @@ cases_of() {
 }
 
 report_matrix() {
-	local K st passed=0 failed=0 verdict arg mode prep boot
+	local K st verdict arg mode prep boot
 	echo
 	printf '%-26s %-14s %-7s %-20s %-22s %6s %6s\n' KERNEL ALIAS VERDICT BUILD CASES PREP BOOT
 	for K in "${ORDER[@]}"; do
@@ -26,7 +26,7 @@ report_matrix() {
 		[ "$boot" = - ] || boot=${boot}s
 		printf '%-26s %-14s %-7s %-20s %-22s %6s %6s\n' "$K" "$arg" "$verdict" "$mode" \
 			"$(cases_of "$K")" "$prep" "$boot"
-		if [ "$verdict" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+		tally_status "$verdict"
 	done
 	for K in "${ORDER[@]}"; do
 		st=$STATE/$K
@@ -51,6 +51,5 @@ report_matrix() {
 	fi
 	echo
 	echo "total $(since "$T0") s; cache $CACHE; logs $LOGS"
-	echo "kernels: $passed passed, $failed failed"
-	[ "$failed" = 0 ]
+	tally_close kernels
 }

@@ -4,23 +4,16 @@
 # `toa-install mirror build` against the guest's own headers, in a chroot of the guest tree (native
 # speed, the guest's gcc).
 
-# vm_static_binary PACKAGE: builds the workspace package PACKAGE as one static binary (cargo
-# --release, crt-static, one target dir in the cache for every package so that shared dependencies
+# vm_static_binary PACKAGE: builds the workspace package PACKAGE as one static binary
+# (tests/lib/static.sh; one target dir in the cache for every package so that shared dependencies
 # are built once) and prints its path
 vm_static_binary() {
 	local package=$1 target=$VM_CACHE/target bin t
 	t=$(now)
 	log "build: static $package (cargo --release, target dir $target)"
 	mkdir -p "$VM_CACHE/logs"
-	(cd "$VM_TOP" && RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --locked \
-		--target x86_64-unknown-linux-gnu -p "$package" --target-dir "$target") \
-		>"$VM_CACHE/logs/cargo-$package.log" 2>&1 ||
+	bin=$(static_build "$package" "$target" 2>"$VM_CACHE/logs/cargo-$package.log") ||
 		{ tail -n 30 "$VM_CACHE/logs/cargo-$package.log" >&2; die "cargo build failed (log: $VM_CACHE/logs/cargo-$package.log)"; }
-	bin=$target/x86_64-unknown-linux-gnu/release/$package
-	# static-pie: no interpreter, so it runs in the guest whatever its libc
-	if readelf -l "$bin" | grep -q 'Requesting program interpreter'; then
-		die "$bin is dynamically linked"
-	fi
 	log "build: $package ready in $(since "$t") s"
 	printf '%s\n' "$bin"
 }

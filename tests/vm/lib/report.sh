@@ -5,7 +5,7 @@
 # "vm scenarios: <n> passed, <m> failed" line; FAILED-SCENARIOS (space-separated) failed whatever
 # the results say (their boot did not finish). Returns non-zero when one failed.
 vm_tally() {
-	local results=$1 broken=" $2 " passed=0 failed=0 item s title p f
+	local results=$1 broken=" $2 " item s title p f
 	shift 2
 	echo
 	echo "==== vm scenarios ($(date -u +%FT%TZ))"
@@ -15,15 +15,14 @@ vm_tally() {
 		p=$(grep -c "^PASS $s " "$results" || true)
 		f=$(grep -c "^FAIL $s " "$results" || true)
 		if [ "$f" = 0 ] && [ "$p" -gt 0 ] && [[ $broken != *" $s "* ]]; then
-			passed=$((passed + 1))
+			tally_status PASS
 			printf 'PASS %s %s (%s checks)\n' "$s" "$title" "$p"
 		else
-			failed=$((failed + 1))
+			tally_status FAIL
 			printf 'FAIL %s %s (%s checks passed, %s failed%s)\n' "$s" "$title" "$p" "$f" \
 				"$([[ $broken == *" $s "* ]] && echo ', a boot did not finish')"
 			grep "^FAIL $s " "$results" | sed 's/^FAIL [^ ]* /     failed: /'
 		fi
 	done
-	echo "vm scenarios: $passed passed, $failed failed"
-	[ "$failed" = 0 ]
+	tally_close "vm scenarios"
 }

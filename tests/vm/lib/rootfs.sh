@@ -13,12 +13,10 @@ vm_pristine() {
 		tmp=$VM_CACHE/debootstrap.tmp
 		t=$(now)
 		log "rootfs: debootstrap --variant=minbase $VM_SUITE (a few minutes, once)"
-		rm -rf "$tmp"
-		mkdir -p "$VM_CACHE/debs" "$VM_CACHE/logs"
-		debootstrap --variant=minbase --cache-dir="$VM_CACHE/debs" --include="$VM_PACKAGES" \
-			"$VM_SUITE" "$tmp" "$VM_MIRROR" >"$VM_CACHE/logs/debootstrap.log" 2>&1 ||
-			{ tail -n 20 "$VM_CACHE/logs/debootstrap.log" >&2; die "debootstrap failed (log: $VM_CACHE/logs/debootstrap.log)"; }
-		rm -f "$tmp/var/cache/apt/archives/"*.deb
+		mkdir -p "$VM_CACHE/debs"
+		# debootstrap's own .deb cache: vm_apt_repo takes the image's dkms package from it
+		debootstrap_tree "$tmp" "$VM_SUITE" "$VM_MIRROR" "$VM_PACKAGES" "$VM_CACHE/logs/debootstrap.log" \
+			--cache-dir="$VM_CACHE/debs" || die "no pristine tree"
 		tar -C "$tmp" --numeric-owner --xattrs -cpf - . | zstd -q -T0 -3 >"$tarball.tmp"
 		mv "$tarball.tmp" "$tarball"
 		rm -rf "$tmp"
@@ -102,26 +100,6 @@ vm_image() {
 	fi
 	VM_RELEASE=$(vm_kernel_release "$VM_ROOT")
 	VM_INITRD=$VM_ROOT/boot/initrd.img-$VM_RELEASE
-	VM_KERNEL=$VM_ROOT/boot/vmlinuz-$VM_RELEASE
-	if grep -q '^CONFIG_PVH=y' "$VM_ROOT/boot/config-$VM_RELEASE"; then
-		VM_KERNEL=$(vm_vmlinux "$VM_KERNEL")
-	fi
-}
-
-# -> the kernel to boot: the uncompressed vmlinux (PVH entry, saves the slow XZ decompression
-# under TCG) when it can be extracted from $1, else $1 itself
-vm_vmlinux() {
-	local vmlinuz=$1 out pos
-	out=$VM_CACHE/vmlinux-$(basename "$vmlinuz" | sed 's/^vmlinuz-//')
-	if [ ! -s "$out" ]; then
-		for pos in $(LC_ALL=C grep -abo $'\xfd7zXZ' "$vmlinuz" | cut -d: -f1 | head -n 5); do
-			tail -c +$((pos + 1)) "$vmlinuz" | xz -dc >"$out.tmp" 2>/dev/null || true
-			if [ "$(head -c 4 "$out.tmp" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then
-				mv "$out.tmp" "$out"
-				break
-			fi
-		done
-		rm -f "$out.tmp"
-	fi
-	if [ -s "$out" ]; then printf '%s\n' "$out"; else printf '%s\n' "$vmlinuz"; fi
+	VM_KERNEL=$(boot_image "$VM_ROOT/boot/vmlinuz-$VM_RELEASE" "$VM_ROOT/boot/config-$VM_RELEASE" \
+		"$VM_CACHE/vmlinux-$VM_RELEASE")
 }

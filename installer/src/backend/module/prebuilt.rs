@@ -40,16 +40,17 @@ pub struct MirrorFetcher {
 }
 
 impl MirrorFetcher {
-    /// A fetcher with these timeouts.
-    pub fn new(connect: Duration, read: Duration, display: Display) -> Result<Self, String> {
-        Ok(MirrorFetcher {
+    /// A fetcher with these timeouts. It cannot fail: the HTTPS client is
+    /// made, and may fail, at the first download.
+    pub fn new(connect: Duration, read: Duration, display: Display) -> Self {
+        MirrorFetcher {
             client: OnceLock::new(),
             connect,
             read,
             display,
             start: Instant::now(),
             dirs: Mutex::new(Vec::new()),
-        })
+        }
     }
 
     /// The HTTP client, made on first use.

@@ -4,10 +4,7 @@ use super::*;
 use crate::commands::detect::Verbosity;
 use crate::commands::detect::{self, Target};
 use crate::effects::fake::FakeEffects;
-use crate::effects::host::RootedFiles;
-use crate::effects::lock::{require_root, RunLock};
 use crate::effects::progress::{Display, Reporter};
-use crate::effects::runner::run_command;
 use crate::plan::{self, Facts, MirrorSource, Options, State};
 use crate::state::StateFile;
 use crate::system::distro::table::lookup;
@@ -541,109 +538,6 @@ fn missing_headers_of_a_custom_kernel_point_at_its_build_tree() {
         "{message}"
     );
     assert!(!message.contains("KDIR"), "{message}");
-}
-
-#[test]
-fn concurrent_run_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("toa-install.lock");
-    let first = RunLock::acquire(&path).unwrap();
-    let err = RunLock::acquire(&path).unwrap_err();
-    assert_eq!(err.category, Exit::Usage);
-    assert!(
-        err.message.contains(&format!(
-            "another toa-install is running as process {}",
-            std::process::id()
-        )),
-        "{}",
-        err.message
-    );
-    drop(first);
-    RunLock::acquire(&path).unwrap();
-}
-
-#[test]
-fn not_root_is_exit_3() {
-    let err = require_root(false).unwrap_err();
-    assert_eq!(err.category.code(), 3);
-    assert!(err.message.contains("sudo"));
-    assert!(require_root(true).is_ok());
-}
-
-#[test]
-fn rooted_paths_cannot_escape() {
-    let files = RootedFiles::new("/tmp/root");
-    assert_eq!(
-        files.host_path("/etc/x").unwrap(),
-        Path::new("/tmp/root/etc/x")
-    );
-    assert!(files.host_path("/etc/../../x").is_err());
-}
-
-#[test]
-fn commands_time_out_with_their_children() {
-    let start = Instant::now();
-    let cmd = Cmd::new(
-        "sh",
-        &["-c", "sleep 30 & sleep 30; echo never"],
-        Duration::from_millis(300),
-    );
-    let err = run_command(&cmd, &mut |_| {}).unwrap_err();
-    assert!(matches!(err, RunError::TimedOut { .. }), "{err}");
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
-    let err = run_command(
-        &Cmd::new("toa-no-such-program", &[], Duration::from_secs(1)),
-        &mut |_| {},
-    )
-    .unwrap_err();
-    assert!(matches!(err, RunError::NotFound { .. }));
-    let mut lines = Vec::new();
-    let out = run_command(
-        &Cmd::new(
-            "sh",
-            &[
-                "-c",
-                "echo $X; echo oops >&2; printf 'get 1%%\\rget 100%%\\n'; exit 3",
-            ],
-            Duration::from_secs(5),
-        )
-        .env("X", "hello"),
-        &mut |l| lines.push(l.to_owned()),
-    )
-    .unwrap();
-    assert_eq!((out.success, out.code), (false, Some(3)));
-    assert_eq!(
-        (out.stdout.as_str(), out.stderr.as_str()),
-        ("hello\nget 1%\rget 100%\n", "oops\n")
-    );
-    // Each line as it comes; a line rewritten with \r in its last state.
-    lines.sort();
-    assert_eq!(lines, ["get 100%", "hello", "oops"]);
-}
-
-#[test]
-fn a_child_left_running_with_the_pipes_does_not_hold_the_command() {
-    let start = Instant::now();
-    let out = run_command(
-        &Cmd::new(
-            "sh",
-            &["-c", "sleep 4 & echo started"],
-            Duration::from_secs(30),
-        ),
-        &mut |_| {},
-    )
-    .unwrap();
-    assert!(out.success);
-    assert_eq!(out.stdout, "started\n");
-    assert!(
-        start.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        start.elapsed()
-    );
 }
 
 /// A failed build as each verbosity shows it: the reporter writes to

@@ -121,7 +121,6 @@ fn fetcher() -> MirrorFetcher {
         Duration::from_millis(800),
         Display::Quiet,
     )
-    .unwrap()
 }
 
 fn step(mirrors: Vec<MirrorSource>) -> Step {
