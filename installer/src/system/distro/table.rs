@@ -242,19 +242,12 @@ const fn suse(id: &'static str, major: u32, label: &'static str, dkms: DkmsSourc
 /// openEuler and the systems built from it: dnf and `kernel-devel` like
 /// EL8, but no EL major, and dkms in their own repositories.
 const fn euler(id: &'static str, min: u32, max: u32, label: &'static str) -> DistroRow {
+    // EL8's packaging (dnf, kernel-devel, libelf) without its major or EPEL.
     DistroRow {
-        id,
-        min_major: min,
         max_major: max,
-        platform: Platform::Any,
-        label,
-        family: Family::El,
         el_major: None,
-        package_manager: PackageManager::Dnf,
-        headers: HeaderScheme::KernelDevel,
         dkms: DkmsSource::Distribution,
-        toolchain: EL8_TOOLS,
-        autoload: Autoload::SystemdModulesLoad,
+        ..el(id, min, label, 8, DkmsSource::Distribution)
     }
 }
 
