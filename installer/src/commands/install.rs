@@ -214,6 +214,8 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
         )],
         _ => Vec::new(),
     });
+    // A system known only through ID_LIKE: say which family was assumed.
+    up_front.splice(0..0, distro.assumed.clone());
     let planning = StepTiming {
         step: "detect the system and plan".to_owned(),
         millis: millis(start.elapsed()),

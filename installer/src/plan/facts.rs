@@ -7,7 +7,7 @@ use crate::layout::{
     source_dir, DKMS_MOK_KEY, DKMS_TREE, MODPROBE_CONF, MODULE_FILES, STATE_FILE, TRUSTED_PARAM,
 };
 use crate::state::{Source, StateFile};
-use crate::system::distro::{Distro, DistroRow, DkmsSource, PackageManager};
+use crate::system::distro::{Distro, DistroRow, PackageManager};
 use crate::system::installed::{self, Owner};
 use crate::system::kernel::{HeaderPackage, KernelInfo};
 use crate::system::security::{LoadedToa, SecurityState};
@@ -68,11 +68,8 @@ impl Facts {
     /// The packages whose presence the plan depends on.
     pub fn packages_to_query(&self) -> Vec<String> {
         let mut packages = self.build_packages();
-        if matches!(
-            self.row.dkms,
-            DkmsSource::EpelReleasePackage | DkmsSource::EpelRpm { .. }
-        ) {
-            packages.push("epel-release".to_owned());
+        if let Some(epel) = self.row.dkms.epel_package() {
+            packages.push(epel.to_owned());
         }
         packages
     }

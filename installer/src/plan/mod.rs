@@ -281,7 +281,11 @@ fn compile_steps(facts: &Facts, state: &State) -> Vec<Step> {
         .filter(|p| !state.installed_packages.contains(p))
         .collect();
     let dkms_missing = missing.iter().any(|p| p == "dkms");
-    let epel_missing = !state.installed_packages.contains("epel-release");
+    let epel_missing = facts
+        .row
+        .dkms
+        .epel_package()
+        .is_some_and(|p| !state.installed_packages.contains(p));
     if dkms_missing {
         match facts.row.dkms {
             DkmsSource::Distribution => {}
@@ -292,6 +296,13 @@ fn compile_steps(facts: &Facts, state: &State) -> Vec<Step> {
                     "EPEL, which carries dkms",
                 ));
             }
+            DkmsSource::EpelVendorPackage { package } if epel_missing => {
+                steps.push(install(
+                    manager,
+                    &[package.to_owned()],
+                    "the vendor's EPEL, which carries dkms",
+                ));
+            }
             DkmsSource::EpelRpm { url } if epel_missing => {
                 steps.push(install(
                     manager,
@@ -299,7 +310,9 @@ fn compile_steps(facts: &Facts, state: &State) -> Vec<Step> {
                     "EPEL, which carries dkms",
                 ));
             }
-            DkmsSource::EpelReleasePackage | DkmsSource::EpelRpm { .. } => {}
+            DkmsSource::EpelReleasePackage
+            | DkmsSource::EpelRpm { .. }
+            | DkmsSource::EpelVendorPackage { .. } => {}
             DkmsSource::SusePackageHub { product } => {
                 let product = product
                     .replace("{version}", facts.version_id.as_deref().unwrap_or(""))

@@ -21,8 +21,17 @@ fn security() -> SecurityState {
 
 fn facts(id: &str, version_id: &str, release: &str, version: &str) -> Facts {
     let major = version_id.split('.').next().unwrap().parse().unwrap();
+    facts_for(lookup(id, major).unwrap(), version_id, release, version)
+}
+
+fn facts_for(
+    row: &'static crate::system::distro::DistroRow,
+    version_id: &str,
+    release: &str,
+    version: &str,
+) -> Facts {
     Facts {
-        row: lookup(id, major).unwrap(),
+        row,
         version_id: Some(version_id.to_owned()),
         kernel: KernelInfo {
             release: release.to_owned(),
@@ -83,6 +92,77 @@ fn sles15() -> Facts {
     f
 }
 
+/// The systems added with issue 10: named rows, UOS's editions (told apart
+/// by PLATFORM_ID) and an EL clone known only through ID_LIKE.
+fn china_clouds() -> Vec<(&'static str, Facts)> {
+    use crate::system::distro::table::{el_default, lookup_platform};
+    vec![
+        (
+            "anolis-8",
+            facts(
+                "anolis",
+                "8.8",
+                "5.10.134-19.3.1.an8.x86_64",
+                "#1 SMP Sat May 2 16:03:33 CST 2026",
+            ),
+        ),
+        (
+            "alinux-3",
+            facts(
+                "alinux",
+                "3",
+                "5.10.134-16.3.al8.x86_64",
+                "#1 SMP Fri Dec 8 10:00:00 CST 2023",
+            ),
+        ),
+        (
+            "openeuler-22.03",
+            facts(
+                "openeuler",
+                "22.03",
+                "5.10.0-182.0.0.95.oe2203sp3.x86_64",
+                "#1 SMP Sat Dec 30 13:10:36 CST 2023",
+            ),
+        ),
+        (
+            "kylin-v10",
+            facts_for(
+                lookup("kylin", 10).unwrap(),
+                "V10",
+                "4.19.90-89.11.v2401.ky10.x86_64",
+                "#1 SMP Tue May 7 18:33:01 CST 2024",
+            ),
+        ),
+        (
+            "uos-20-uelc20",
+            facts_for(
+                lookup_platform("uos", 20, Some("platform:uelc20")).unwrap(),
+                "20",
+                "4.19.0-91.82.42.uelc20.x86_64",
+                "#1 SMP Wed Jun 7 10:00:00 CST 2023",
+            ),
+        ),
+        (
+            "uos-20-1050d",
+            facts_for(
+                lookup_platform("uos", 20, None).unwrap(),
+                "20",
+                "4.19.0-server-amd64",
+                "#5104 SMP Wed Jun 7 10:00:00 CST 2023",
+            ),
+        ),
+        (
+            "el9-compatible",
+            facts_for(
+                el_default(9).unwrap(),
+                "9.2",
+                "5.14.0-284.25.1.el9_2.x86_64",
+                "#1 SMP PREEMPT_DYNAMIC Wed Jul 26 10:00:00 UTC 2023",
+            ),
+        ),
+    ]
+}
+
 fn compile() -> Options {
     Options {
         compile: true,
@@ -131,7 +211,10 @@ fn snapshots_per_distro() {
         ("ubuntu-22.04", ubuntu2204()),
         ("debian-12", debian12()),
         ("sles-15", sles15()),
-    ] {
+    ]
+    .into_iter()
+    .chain(china_clouds())
+    {
         snapshot(&format!("{name}-compile"), &render(&f, &compile()));
         snapshot(&format!("{name}-prebuilt"), &render(&f, &prebuilt()));
     }

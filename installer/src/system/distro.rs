@@ -10,7 +10,7 @@ mod os_release;
 pub mod table;
 
 pub use os_release::OsReleaseFile;
-pub use table::{Autoload, DistroRow, DkmsSource, Family, PackageManager, DISTROS};
+pub use table::{Autoload, DistroRow, DkmsSource, Family, PackageManager, Platform, DISTROS};
 
 use crate::exit::{Categorized, Exit};
 use crate::system::sysroot::SystemFs;
@@ -31,8 +31,10 @@ pub struct Identity {
     pub id: String,
     /// os-release `ID_LIKE`, lower case.
     pub id_like: Vec<String>,
-    /// os-release `VERSION_ID` (`7`, `22.04`, `15.5`), when given.
+    /// os-release `VERSION_ID` (`7`, `22.04`, `15.5`, `V10`), when given.
     pub version_id: Option<String>,
+    /// os-release `PLATFORM_ID` (`platform:el8`), when given.
+    pub platform_id: Option<String>,
     /// os-release `NAME`.
     pub name: Option<String>,
     /// os-release `PRETTY_NAME`.
@@ -42,10 +44,17 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// The number before the first `.` of `VERSION_ID`.
+    /// The leading number of `VERSION_ID`: `8` of `8.9`, `10` of Kylin's
+    /// `V10`.
     pub fn major(&self) -> Option<u32> {
-        let version = self.version_id.as_deref()?;
-        version.split('.').next()?.parse().ok()
+        leading_number(self.version_id.as_deref()?)
+    }
+
+    /// The major `PLATFORM_ID` names: `8` of `platform:el8`,
+    /// `platform:an8` or `platform:al8`.
+    fn platform_major(&self) -> Option<u32> {
+        let platform = self.platform_id.as_deref()?.strip_prefix("platform:")?;
+        leading_number(platform.trim_start_matches(|c: char| c.is_ascii_alphabetic()))
     }
 
     fn describe(&self) -> String {
@@ -62,6 +71,15 @@ impl Identity {
     }
 }
 
+/// The digits at the start of `text`, after an optional `V`.
+fn leading_number(text: &str) -> Option<u32> {
+    let text = text.strip_prefix(['V', 'v']).unwrap_or(text);
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    text[..end].parse().ok()
+}
+
 /// A system matched to a row of the distribution table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Distro {
@@ -69,6 +87,9 @@ pub struct Distro {
     pub identity: Identity,
     /// The matching table row.
     pub row: &'static DistroRow,
+    /// Set when the row is a family default chosen through `ID_LIKE`: which
+    /// family was assumed and why, for the user to read.
+    pub assumed: Option<String>,
 }
 
 /// Why the distribution cannot be used.
@@ -181,12 +202,33 @@ pub fn detect(fs: &dyn SystemFs) -> Result<Distro, DistroError> {
     classify(identify(fs)?)
 }
 
-/// Matches an identity to the table.
+/// Matches an identity to the table: its own row, else (for an `ID` the
+/// table does not know, or whose row is of another family than `ID_LIKE`
+/// says) the family default `ID_LIKE` points at.
 pub fn classify(identity: Identity) -> Result<Distro, DistroError> {
     let id = identity.id.as_str();
     let major = identity.major();
-    if let Some(row) = major.and_then(|m| table::lookup(id, m)) {
-        return Ok(Distro { identity, row });
+    let like = like_families(&identity.id_like);
+    let own = major
+        .and_then(|m| table::lookup_platform(id, m, identity.platform_id.as_deref()))
+        // Kylin's desktop (Debian-based) shares `ID=kylin` with its server.
+        .filter(|row| like.is_empty() || like.contains(&row.family));
+    if let Some(row) = own {
+        return Ok(Distro {
+            identity,
+            row,
+            assumed: None,
+        });
+    }
+    let contradicted = major.is_some_and(|m| table::lookup(id, m).is_some());
+    if !table::knows_id(id) || contradicted {
+        if let Some((row, assumed)) = assume_family(&identity, &like, contradicted) {
+            return Ok(Distro {
+                identity,
+                row,
+                assumed: Some(assumed),
+            });
+        }
     }
     if let Some(old) = major.and_then(|m| table::too_old(id, m)) {
         return Err(DistroError::TooOld {
@@ -204,6 +246,98 @@ pub fn classify(identity: Identity) -> Result<Distro, DistroError> {
     Err(DistroError::Unknown {
         detected: identity.describe(),
     })
+}
+
+/// The families `ID_LIKE` names, in its order.
+fn like_families(id_like: &[String]) -> Vec<Family> {
+    let mut families = Vec::new();
+    for like in id_like {
+        let family = match like.as_str() {
+            "rhel" | "centos" | "fedora" => Family::El,
+            "debian" | "ubuntu" => Family::Debian,
+            "suse" | "sles" | "opensuse" => Family::Suse,
+            _ => continue,
+        };
+        if !families.contains(&family) {
+            families.push(family);
+        }
+    }
+    families
+}
+
+/// The family default for a system the table has no row for, and the line
+/// that tells the user what was assumed and why.
+fn assume_family(
+    identity: &Identity,
+    like: &[Family],
+    contradicted: bool,
+) -> Option<(&'static DistroRow, String)> {
+    let id_like = identity.id_like.join(" ");
+    let why = if contradicted {
+        format!(
+            "toa-install's row for ID={} is of another family, but ID_LIKE=\"{id_like}\"",
+            identity.id
+        )
+    } else {
+        format!(
+            "ID={} is not in toa-install's table but ID_LIKE=\"{id_like}\"",
+            identity.id
+        )
+    };
+    for family in like {
+        if *family != Family::El {
+            let row = table::family_default(*family)?;
+            return Some((
+                row,
+                match family {
+                    Family::Debian => format!(
+                        "assumed the Debian family: {why} names it; packages are installed \
+                         as on Debian (apt-get, linux-headers-<release>)"
+                    ),
+                    _ => format!(
+                        "assumed the SUSE family: {why} names it; packages are installed \
+                         as on SUSE (zypper, kernel-<flavour>-devel)"
+                    ),
+                },
+            ));
+        }
+        // EL rebuilds follow EL's majors; PLATFORM_ID (`platform:el8`) says
+        // so even where VERSION_ID counts differently (Alibaba Cloud Linux 3).
+        let by_platform = identity
+            .platform_major()
+            .and_then(table::el_default)
+            .map(|row| {
+                (
+                    row,
+                    format!(
+                        "PLATFORM_ID={}",
+                        identity.platform_id.as_deref().unwrap_or("")
+                    ),
+                )
+            });
+        let by_version = || {
+            identity.major().and_then(table::el_default).map(|row| {
+                (
+                    row,
+                    format!(
+                        "VERSION_ID={}",
+                        identity.version_id.as_deref().unwrap_or("")
+                    ),
+                )
+            })
+        };
+        if let Some((row, source)) = by_platform.or_else(by_version) {
+            let major = row.el_major.unwrap_or_default();
+            return Some((
+                row,
+                format!(
+                    "assumed Enterprise Linux {major}: {why} names an EL family and {source} \
+                     gives major {major}; packages are installed as on EL{major} (kernel-devel, EPEL for dkms)"
+                ),
+            ));
+        }
+    }
+    None
 }
 
 fn read_optional(fs: &dyn SystemFs, path: &str) -> Result<Option<String>, DistroError> {
@@ -237,6 +371,7 @@ fn from_os_release(file: &OsReleaseFile, source: String) -> Identity {
             .map(|s| s.split_whitespace().map(lower).collect())
             .unwrap_or_default(),
         version_id: file.get("VERSION_ID").map(str::to_owned),
+        platform_id: file.get("PLATFORM_ID").map(str::to_owned),
         name: file.get("NAME").map(str::to_owned),
         pretty_name: file.get("PRETTY_NAME").map(str::to_owned),
         source,
@@ -249,6 +384,7 @@ fn fallback(id: &str, version: String, name: String, source: String) -> Identity
         id_like: Vec::new(),
         pretty_name: Some(format!("{name} {version}")),
         version_id: Some(version),
+        platform_id: None,
         name: Some(name),
         source,
     }
@@ -348,6 +484,87 @@ mod tests {
         let err = detect(&MemFs::new()).unwrap_err();
         assert!(matches!(err, DistroError::NotIdentified { .. }));
         assert!(err.to_string().contains("/etc/os-release"));
+    }
+
+    #[test]
+    fn kylin_server_version_and_platform_majors() {
+        let id = |text: &str| identify(&MemFs::new().with("/etc/os-release", text)).unwrap();
+        assert_eq!(id("ID=kylin\nVERSION_ID=\"V10\"\n").major(), Some(10));
+        assert_eq!(id("ID=x\nVERSION_ID=\"22.03\"\n").major(), Some(22));
+        assert_eq!(id("ID=x\nVERSION_ID=rolling\n").major(), None);
+        let al = id("ID=x\nVERSION_ID=3\nPLATFORM_ID=\"platform:al8\"\n");
+        assert_eq!((al.major(), al.platform_major()), (Some(3), Some(8)));
+        assert_eq!(
+            id("ID=x\nPLATFORM_ID=platform:f39\n").platform_major(),
+            Some(39)
+        );
+    }
+
+    #[test]
+    fn platform_id_beats_version_id_for_el_clones() {
+        // Alibaba Cloud Linux 3 counts its own versions; PLATFORM_ID says EL8.
+        let fs = MemFs::new().with(
+            "/etc/os-release",
+            "ID=newclone\nID_LIKE=\"rhel fedora centos\"\nVERSION_ID=3\nPLATFORM_ID=\"platform:al8\"\n",
+        );
+        let d = detect(&fs).unwrap();
+        assert_eq!(d.row.el_major, Some(8));
+        assert!(d.assumed.unwrap().contains("PLATFORM_ID=platform:al8"));
+        // Without PLATFORM_ID, VERSION_ID decides.
+        let fs = MemFs::new().with(
+            "/etc/os-release",
+            "ID=newclone\nID_LIKE=centos\nVERSION_ID=\"7.9\"\n",
+        );
+        let d = detect(&fs).unwrap();
+        assert_eq!(
+            (d.row.el_major, d.row.package_manager),
+            (Some(7), PackageManager::Yum)
+        );
+        assert!(d.assumed.unwrap().contains("VERSION_ID=7.9"));
+    }
+
+    #[test]
+    fn id_like_names_the_family_when_the_id_row_is_of_another() {
+        // Kylin's desktop edition is Debian-based and shares ID=kylin with the
+        // rpm-based server (whose row this is).
+        let fs = MemFs::new().with(
+            "/etc/os-release",
+            "ID=kylin\nID_LIKE=debian\nVERSION_ID=\"v10\"\n",
+        );
+        let d = detect(&fs).unwrap();
+        assert_eq!(d.row.family, Family::Debian);
+        let why = d.assumed.unwrap();
+        assert!(
+            why.contains("row for ID=kylin is of another family"),
+            "{why}"
+        );
+        // The server itself matches its row and assumes nothing.
+        let fs = MemFs::new().with("/etc/os-release", "ID=kylin\nVERSION_ID=\"V10\"\n");
+        let d = detect(&fs).unwrap();
+        assert_eq!((d.row.family, d.assumed), (Family::El, None));
+    }
+
+    #[test]
+    fn id_like_does_not_rescue_a_known_id_at_an_unknown_release() {
+        let fs = MemFs::new().with(
+            "/etc/os-release",
+            "ID=rocky\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"10.0\"\nPLATFORM_ID=\"platform:el10\"\n",
+        );
+        assert!(matches!(
+            detect(&fs).unwrap_err(),
+            DistroError::UnknownRelease { .. }
+        ));
+    }
+
+    #[test]
+    fn no_known_family_keeps_todays_refusal() {
+        let fs = MemFs::new().with(
+            "/etc/os-release",
+            "ID=gentoo\nID_LIKE=\"other\"\nNAME=Gentoo\n",
+        );
+        let err = detect(&fs).unwrap_err();
+        assert!(matches!(err, DistroError::Unknown { .. }), "{err}");
+        assert_eq!(err.category(), Exit::Unsupported);
     }
 
     #[test]

@@ -95,7 +95,8 @@ pub struct DistroReport {
 /// Where dkms comes from, with placeholders filled in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DkmsReport {
-    /// `distribution`, `epel-release-package`, `epel-rpm`, `suse-package-hub`.
+    /// `distribution`, `epel-release-package`, `epel-vendor-package`,
+    /// `epel-rpm`, `suse-package-hub`.
     pub kind: &'static str,
     /// The package that enables the repository (`epel-release`).
     pub repo_package: Option<&'static str>,
@@ -186,6 +187,9 @@ pub fn detect(target: Target<'_>, root_display: String) -> Report {
         .iter()
         .map(|issue| Problem::of(issue))
         .collect();
+    if let Some(assumed) = distro.as_ref().ok().and_then(|d| d.assumed.clone()) {
+        warnings.push(Problem::new(Exit::Unsupported, assumed));
+    }
     warnings.extend(mismatch);
 
     let kernel_support = kernel.as_ref().map(KernelInfo::check_supported);
@@ -300,6 +304,11 @@ fn dkms_report(source: DkmsSource, version_id: Option<&str>, arch: Option<&str>)
         DkmsSource::EpelReleasePackage => DkmsReport {
             kind: "epel-release-package",
             repo_package: Some("epel-release"),
+            ..none
+        },
+        DkmsSource::EpelVendorPackage { package } => DkmsReport {
+            kind: "epel-vendor-package",
+            repo_package: Some(package),
             ..none
         },
         DkmsSource::EpelRpm { url } => DkmsReport {

@@ -376,6 +376,16 @@ fn packages_failed(packages: &[String], cmd: &Cmd, out: &Output) -> String {
         .any(|needle| text.contains(needle.as_str()))
     });
     match missing {
+        Some(h) if header_release(h).is_some_and(|r| !is_distribution_release(r)) => format!(
+            "the header package {h} is not in the configured repositories, and cannot be: kernel {} \
+             is not named like the distribution's own kernels (a custom or self-built kernel?), \
+             so the distribution packages no headers for it. \
+             Next step: build toa against that kernel's build tree, either with \
+             `make KDIR=<build tree>` in module-c-shim/ and `insmod toa.ko`, or with \
+             `toa-install mirror build --kernel-tree <build tree> --out <dir>` and then \
+             `toa-install --offline <dir>`",
+            header_release(h).unwrap_or_default()
+        ),
         Some(h) => format!(
             "the header package {h} for the running kernel is not in the configured repositories \
              (the running kernel is probably older than the newest one available). \
@@ -389,6 +399,37 @@ fn packages_failed(packages: &[String], cmd: &Cmd, out: &Output) -> String {
             out.tail(20)
         ),
     }
+}
+
+/// The kernel release a header package is for, when its name carries it
+/// whole (`kernel-devel-<release>`, `linux-headers-<release>`; SUSE's
+/// `kernel-<flavour>-devel-<version>` does not).
+fn header_release(package: &str) -> Option<&str> {
+    package
+        .strip_prefix("kernel-devel-")
+        .or_else(|| package.strip_prefix("linux-headers-"))
+}
+
+/// Debian architecture names, which Debian-based kernels (UOS's
+/// `4.19.0-server-amd64`) carry as a flavour.
+const DEBIAN_ARCH_FLAVOURS: &[&str] = &[
+    "amd64", "arm64", "armmp", "armhf", "i386", "686", "ppc64el", "s390x", "loong64", "sw64",
+    "mips64el", "riscv64",
+];
+
+/// Whether `release` is named like a distribution's kernel: a package
+/// release after the first `-` (`3.10.0-1160.el7.x86_64`, `6.1.0-27-amd64`,
+/// `4.14.105-19-0024`, `5.14.21-150500.55.39-default`), or a Debian
+/// architecture flavour (`4.19.0-server-amd64`). A self-built kernel
+/// (`6.6.0`, `6.6.0-custom`, `6.1.0-mybuild`, `6.6.0+`) is neither.
+fn is_distribution_release(release: &str) -> bool {
+    let Some((_, rest)) = release.split_once('-') else {
+        return false;
+    };
+    rest.starts_with(|c: char| c.is_ascii_digit())
+        || rest
+            .split('-')
+            .any(|part| DEBIAN_ARCH_FLAVOURS.contains(&part))
 }
 
 #[cfg(test)]

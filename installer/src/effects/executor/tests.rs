@@ -457,6 +457,89 @@ fn missing_header_package_is_explained() {
     assert_eq!(tree(root), before);
 }
 
+#[test]
+fn distribution_and_custom_kernel_releases() {
+    for release in [
+        "3.10.0-1160.119.1.el7.x86_64",
+        "5.14.0-362.8.1.el9_3.x86_64+debug",
+        "4.14.105-19-0024",
+        "5.10.134-19.3.1.an8.x86_64",
+        "4.19.90-24.4.v2101.ky10.x86_64",
+        "6.1.0-27-amd64",
+        "6.12.48+deb13-amd64",
+        "5.15.0-91-generic",
+        "4.19.0-server-amd64",
+        "4.19.0-amd64-desktop",
+        "5.14.21-150500.55.39-default",
+    ] {
+        assert!(super::is_distribution_release(release), "{release}");
+    }
+    for release in [
+        "6.6.0",
+        "6.6.0+",
+        "6.6.0-custom",
+        "6.1.0-mybuild",
+        "6.8.0-rc3",
+    ] {
+        assert!(!super::is_distribution_release(release), "{release}");
+    }
+    assert_eq!(
+        super::header_release("kernel-devel-6.6.0-custom"),
+        Some("6.6.0-custom")
+    );
+    assert_eq!(
+        super::header_release("kernel-default-devel-5.14.21-150500.55.39"),
+        None
+    );
+}
+
+/// The exit-5 message for a header package the repositories cannot have.
+fn missing_headers_message(packages: &[&str], manager_output: &str) -> String {
+    let packages: Vec<String> = packages.iter().map(|p| (*p).to_owned()).collect();
+    let cmd = crate::plan::Cmd::new("dnf", &["install", "-y"], std::time::Duration::from_secs(1));
+    let out = crate::effects::runner::Output {
+        success: false,
+        code: Some(1),
+        stdout: String::new(),
+        stderr: manager_output.to_owned(),
+    };
+    super::packages_failed(&packages, &cmd, &out)
+}
+
+#[test]
+fn missing_headers_of_a_custom_kernel_point_at_its_build_tree() {
+    for (header, output) in [
+        (
+            "kernel-devel-6.6.0-custom",
+            "No match for argument: kernel-devel-6.6.0-custom\n",
+        ),
+        (
+            "linux-headers-6.1.0-mybuild",
+            "E: Unable to locate package linux-headers-6.1.0-mybuild\n",
+        ),
+    ] {
+        let message = missing_headers_message(&[header, "gcc", "dkms"], output);
+        for needle in [
+            "not named like the distribution's own kernels",
+            "make KDIR=<build tree>",
+            "toa-install mirror build --kernel-tree <build tree>",
+            "--offline <dir>",
+        ] {
+            assert!(message.contains(needle), "{needle} not in: {message}");
+        }
+    }
+    // A distribution kernel keeps the old advice (update and reboot).
+    let message = missing_headers_message(
+        &["kernel-devel-3.10.0-1160.el7.x86_64"],
+        "No package kernel-devel-3.10.0-1160.el7.x86_64 available.\n",
+    );
+    assert!(
+        message.contains("update the kernel and reboot"),
+        "{message}"
+    );
+    assert!(!message.contains("KDIR"), "{message}");
+}
+
 /// A failed build as each verbosity shows it: the reporter writes to
 /// memory; the timestamps are cut off.
 fn failed_build_transcript(display: Display, verbosity: Verbosity) -> Vec<String> {

@@ -1,9 +1,11 @@
 //! The one table of supported distributions (SPEC §3.2).
 //!
-//! A row is matched by the os-release `ID` and the major number of
-//! `VERSION_ID`. Everything the installer does differently per distribution
+//! A row is matched by the os-release `ID`, the major number of `VERSION_ID`
+//! and, where one `ID` covers systems of different families (UOS Server),
+//! `PLATFORM_ID`. Everything the installer does differently per distribution
 //! is read from the matched row; nothing else in the crate tests a
-//! distribution's name.
+//! distribution's name. Systems without a row of their own may still get one
+//! of the [`FAMILY_DEFAULTS`] through `ID_LIKE` (see `distro::classify`).
 
 use crate::system::kernel::HeaderScheme;
 use serde::Serialize;
@@ -12,7 +14,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Family {
-    /// Red Hat Enterprise Linux and its rebuilds.
+    /// Red Hat Enterprise Linux, its rebuilds, and the rpm/dnf systems that
+    /// package kernels the same way (`kernel-devel-<release>`: openEuler,
+    /// Kylin Linux Advanced Server).
     El,
     /// Debian and Ubuntu.
     Debian,
@@ -55,6 +59,13 @@ pub enum DkmsSource {
     /// EPEL, switched on by installing the `epel-release` package, which the
     /// distribution's own repositories carry.
     EpelReleasePackage,
+    /// EPEL as the vendor rebuilds it, switched on by a release package of
+    /// another name that conflicts with `epel-release` (Alibaba Cloud Linux
+    /// 3's `epel-aliyuncs-release`, preinstalled on its cloud images).
+    EpelVendorPackage {
+        /// The package that switches the vendor's EPEL on.
+        package: &'static str,
+    },
     /// EPEL, switched on by installing its release rpm from this address
     /// (RHEL does not carry `epel-release`).
     EpelRpm {
@@ -66,6 +77,51 @@ pub enum DkmsSource {
         /// `SUSEConnect -p` product, with `{arch}` for the architecture.
         product: &'static str,
     },
+}
+
+impl DkmsSource {
+    /// The package whose presence shows that the repository carrying dkms
+    /// is switched on, when dkms comes from EPEL.
+    pub const fn epel_package(self) -> Option<&'static str> {
+        match self {
+            DkmsSource::EpelReleasePackage | DkmsSource::EpelRpm { .. } => Some("epel-release"),
+            DkmsSource::EpelVendorPackage { package } => Some(package),
+            DkmsSource::Distribution | DkmsSource::SusePackageHub { .. } => None,
+        }
+    }
+}
+
+/// What a row asks of os-release `PLATFORM_ID`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
+pub enum Platform {
+    /// Anything, or nothing.
+    Any,
+    /// Exactly this value (`platform:uelc20`).
+    Is(&'static str),
+    /// No `PLATFORM_ID` at all.
+    Absent,
+}
+
+impl Platform {
+    /// Whether a system with this `PLATFORM_ID` fits.
+    pub fn matches(self, platform_id: Option<&str>) -> bool {
+        match self {
+            Platform::Any => true,
+            Platform::Is(want) => platform_id == Some(want),
+            Platform::Absent => platform_id.is_none(),
+        }
+    }
+
+    /// Whether no system fits both.
+    #[cfg(test)]
+    fn disjoint(self, other: Platform) -> bool {
+        match (self, other) {
+            (Platform::Is(a), Platform::Is(b)) => a != b,
+            (Platform::Is(_), Platform::Absent) | (Platform::Absent, Platform::Is(_)) => true,
+            _ => false,
+        }
+    }
 }
 
 /// How the module is loaded at boot.
@@ -94,11 +150,14 @@ pub struct DistroRow {
     pub min_major: u32,
     /// Highest matching major of `VERSION_ID`.
     pub max_major: u32,
+    /// What `PLATFORM_ID` has to say.
+    pub platform: Platform,
     /// What the row covers, for people: `CentOS 7`.
     pub label: &'static str,
     /// Packaging family.
     pub family: Family,
-    /// The Enterprise Linux major the release is built from (EL rows only).
+    /// The Enterprise Linux major the release is built from (EL rebuilds
+    /// only; openEuler and its derivatives have none).
     pub el_major: Option<u32>,
     /// The package manager.
     pub package_manager: PackageManager,
@@ -134,6 +193,7 @@ const fn el(
         id,
         min_major: major,
         max_major: major,
+        platform: Platform::Any,
         label,
         family: Family::El,
         el_major: Some(el_major),
@@ -150,6 +210,7 @@ const fn deb(id: &'static str, min: u32, max: u32, label: &'static str) -> Distr
         id,
         min_major: min,
         max_major: max,
+        platform: Platform::Any,
         label,
         family: Family::Debian,
         el_major: None,
@@ -166,6 +227,7 @@ const fn suse(id: &'static str, major: u32, label: &'static str, dkms: DkmsSourc
         id,
         min_major: major,
         max_major: major,
+        platform: Platform::Any,
         label,
         family: Family::Suse,
         el_major: None,
@@ -174,6 +236,18 @@ const fn suse(id: &'static str, major: u32, label: &'static str, dkms: DkmsSourc
         dkms,
         toolchain: SUSE_TOOLS,
         autoload: Autoload::SystemdModulesLoad,
+    }
+}
+
+/// openEuler and the systems built from it: dnf and `kernel-devel` like
+/// EL8, but no EL major, and dkms in their own repositories.
+const fn euler(id: &'static str, min: u32, max: u32, label: &'static str) -> DistroRow {
+    // EL8's packaging (dnf, kernel-devel, libelf) without its major or EPEL.
+    DistroRow {
+        max_major: max,
+        el_major: None,
+        dkms: DkmsSource::Distribution,
+        ..el(id, min, label, 8, DkmsSource::Distribution)
     }
 }
 
@@ -224,6 +298,45 @@ pub static DISTROS: &[DistroRow] = &[
     el("tencentos", 3, "TencentOS Server 3", 8, EPEL),
     el("opencloudos", 8, "OpenCloudOS 8", 8, EPEL),
     el("opencloudos", 9, "OpenCloudOS 9", 9, EPEL),
+    // Anolis OS 7 runs either the CentOS 7 kernel or ANCK 4.19, whose module
+    // builds run objtool and so need libelf.
+    DistroRow {
+        toolchain: EL8_TOOLS,
+        ..el("anolis", 7, "Anolis OS 7", 7, EPEL)
+    },
+    el("anolis", 8, "Anolis OS 8", 8, EPEL),
+    // Alibaba Cloud Linux 2 is EL7 userland with a 4.19 kernel (objtool).
+    DistroRow {
+        toolchain: EL8_TOOLS,
+        ..el("alinux", 2, "Alibaba Cloud Linux 2", 7, EPEL)
+    },
+    el(
+        "alinux",
+        3,
+        "Alibaba Cloud Linux 3",
+        8,
+        DkmsSource::EpelVendorPackage {
+            package: "epel-aliyuncs-release",
+        },
+    ),
+    euler("openeuler", 20, 24, "openEuler 20.03-24.03"),
+    // Kylin Linux Advanced Server V10 is built from openEuler 20.03.
+    euler("kylin", 10, 10, "Kylin Linux Advanced Server V10"),
+    // UOS Server 20 comes in three editions under one ID: 1050a (EL8-based,
+    // platform:uelc20), 1050e (openEuler-based, platform:uel20) and 1050d
+    // (Debian-based, no PLATFORM_ID).
+    DistroRow {
+        platform: Platform::Is("platform:uelc20"),
+        ..el("uos", 20, "UOS Server 20 (1050a, EL8-based)", 8, EPEL)
+    },
+    DistroRow {
+        platform: Platform::Is("platform:uel20"),
+        ..euler("uos", 20, 20, "UOS Server 20 (1050e, openEuler-based)")
+    },
+    DistroRow {
+        platform: Platform::Absent,
+        ..deb("uos", 20, 20, "UOS 20 (1050d, Debian-based)")
+    },
     deb("debian", 10, 13, "Debian 10-13"),
     deb("ubuntu", 18, 24, "Ubuntu 18.04-24.04"),
     suse(
@@ -249,6 +362,43 @@ pub static DISTROS: &[DistroRow] = &[
         DkmsSource::Distribution,
     ),
 ];
+
+/// Rows for systems without a row of their own whose `ID_LIKE` names a
+/// family: EL of a known major, Debian, SUSE. Their `id` is the family
+/// they stand for, never matched against a system's `ID`.
+pub static FAMILY_DEFAULTS: &[DistroRow] = &[
+    el("rhel", 7, "EL 7 compatible", 7, EPEL_7_RPM),
+    el("rhel", 8, "EL 8 compatible", 8, EPEL_8_RPM),
+    el("rhel", 9, "EL 9 compatible", 9, EPEL_9_RPM),
+    deb("debian", 0, u32::MAX, "Debian compatible"),
+    suse("suse", 0, "SUSE compatible", DkmsSource::Distribution),
+];
+
+// An unknown EL rebuild may name its EPEL switch differently (Oracle
+// Linux's `oracle-epel-release-el8`); Fedora's own release rpm works on all.
+const EPEL_7_RPM: DkmsSource = DkmsSource::EpelRpm {
+    url: "https://dl.fedoraproject.org/pub/epel/epel-release-latest-7.noarch.rpm",
+};
+const EPEL_8_RPM: DkmsSource = DkmsSource::EpelRpm {
+    url: "https://dl.fedoraproject.org/pub/epel/epel-release-latest-8.noarch.rpm",
+};
+const EPEL_9_RPM: DkmsSource = DkmsSource::EpelRpm {
+    url: "https://dl.fedoraproject.org/pub/epel/epel-release-latest-9.noarch.rpm",
+};
+
+/// The family default for EL major `major`, if there is one.
+pub fn el_default(major: u32) -> Option<&'static DistroRow> {
+    FAMILY_DEFAULTS
+        .iter()
+        .find(|row| row.family == Family::El && row.el_major == Some(major))
+}
+
+/// The family default for a family without majors (Debian, SUSE).
+pub fn family_default(family: Family) -> Option<&'static DistroRow> {
+    FAMILY_DEFAULTS
+        .iter()
+        .find(|row| row.family == family && row.el_major.is_none())
+}
 
 /// Releases refused outright: their kernels predate 3.10.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,11 +440,23 @@ pub static TOO_OLD: &[TooOldRow] = &[
     },
 ];
 
-/// The row for `id` at major `major`.
+/// The row for `id` at major `major`, on a system without `PLATFORM_ID`
+/// or where it does not matter.
 pub fn lookup(id: &str, major: u32) -> Option<&'static DistroRow> {
-    DISTROS
-        .iter()
-        .find(|row| row.id == id && (row.min_major..=row.max_major).contains(&major))
+    lookup_platform(id, major, None)
+}
+
+/// The row for `id` at major `major` with this `PLATFORM_ID`.
+pub fn lookup_platform(
+    id: &str,
+    major: u32,
+    platform_id: Option<&str>,
+) -> Option<&'static DistroRow> {
+    DISTROS.iter().find(|row| {
+        row.id == id
+            && (row.min_major..=row.max_major).contains(&major)
+            && row.platform.matches(platform_id)
+    })
 }
 
 /// Whether `id` appears in the table at all.
@@ -306,10 +468,14 @@ pub fn knows_id(id: &str) -> bool {
 pub fn supported_majors(id: &str) -> String {
     let mut parts = Vec::new();
     for row in DISTROS.iter().filter(|row| row.id == id) {
-        if row.min_major == row.max_major {
-            parts.push(row.min_major.to_string());
+        let part = if row.min_major == row.max_major {
+            row.min_major.to_string()
         } else {
-            parts.push(format!("{}-{}", row.min_major, row.max_major));
+            format!("{}-{}", row.min_major, row.max_major)
+        };
+        // UOS has one major in three rows.
+        if !parts.contains(&part) {
+            parts.push(part);
         }
     }
     parts.join(", ")
@@ -331,8 +497,10 @@ mod tests {
         for (i, a) in DISTROS.iter().enumerate() {
             assert!(a.min_major <= a.max_major, "{}", a.label);
             for b in &DISTROS[i + 1..] {
-                let overlap =
-                    a.id == b.id && a.min_major <= b.max_major && b.min_major <= a.max_major;
+                let overlap = a.id == b.id
+                    && a.min_major <= b.max_major
+                    && b.min_major <= a.max_major
+                    && !a.platform.disjoint(b.platform);
                 assert!(!overlap, "{} overlaps {}", a.label, b.label);
             }
         }
@@ -362,20 +530,35 @@ mod tests {
             ("sles", 12),
             ("sles", 15),
             ("opensuse-leap", 15),
+            ("anolis", 7),
+            ("anolis", 8),
+            ("alinux", 2),
+            ("alinux", 3),
+            ("openeuler", 20),
+            ("openeuler", 22),
+            ("kylin", 10),
         ] {
             assert!(lookup(id, major).is_some(), "{id} {major}");
         }
+        for (platform, family) in [
+            (Some("platform:uelc20"), Family::El),
+            (Some("platform:uel20"), Family::El),
+            (None, Family::Debian),
+        ] {
+            let row = lookup_platform("uos", 20, platform).unwrap();
+            assert_eq!(row.family, family, "{platform:?}");
+        }
+        assert!(lookup_platform("uos", 20, Some("platform:other")).is_none());
         assert!(lookup("debian", 14).is_none());
         assert!(lookup("arch", 0).is_none());
     }
 
     #[test]
     fn families_are_consistent() {
-        for row in DISTROS {
+        for row in DISTROS.iter().chain(FAMILY_DEFAULTS) {
             match row.family {
                 Family::El => {
                     assert_eq!(row.headers, HeaderScheme::KernelDevel);
-                    assert!(row.el_major.is_some());
                     let expect = if row.el_major == Some(7) {
                         PackageManager::Yum
                     } else {
@@ -401,5 +584,24 @@ mod tests {
         assert!(too_old("centos", 7).is_none());
         assert_eq!(supported_majors("centos"), "7, 8, 9");
         assert_eq!(supported_majors("debian"), "10-13");
+        assert_eq!(supported_majors("uos"), "20");
+    }
+
+    #[test]
+    fn family_defaults_cover_each_el_major_and_family() {
+        for major in [7, 8, 9] {
+            assert_eq!(el_default(major).unwrap().el_major, Some(major));
+        }
+        assert!(el_default(6).is_none());
+        assert!(el_default(10).is_none());
+        assert_eq!(
+            family_default(Family::Debian).unwrap().package_manager,
+            PackageManager::Apt
+        );
+        assert_eq!(
+            family_default(Family::Suse).unwrap().package_manager,
+            PackageManager::Zypper
+        );
+        assert!(family_default(Family::El).is_none());
     }
 }
