@@ -97,8 +97,7 @@ static __always_inline void toa_closed(struct bpf_sock_ops *ops)
 
 	if (ops->args[1] != TCP_CLOSE || !sk)
 		return;
-	if (!bpf_sk_storage_get(&toa_peers, sk, 0, 0))
-		return;
+	/* -ENOENT for a socket without a record */
 	if (bpf_sk_storage_delete(&toa_peers, sk) == 0)
 		toa_stat_inc(TOA_STAT_IP6_ADDRESS_FREE);
 }

@@ -15,6 +15,7 @@ mod sys;
 use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::{Array, Map, MapData, PerCpuArray};
@@ -186,6 +187,21 @@ fn program_error(program: &str, e: aya::programs::ProgramError) -> Error {
 /// then a trial load of every program (which checks attach types and context
 /// fields too). Nothing is attached or pinned.
 pub fn probe() -> Result<Probe> {
+    let mut p = probe_features()?;
+    if p.missing.is_empty() {
+        // The decisive check: the verifier accepts every program here.
+        let mut ebpf = load_object()?;
+        for name in PROGRAMS {
+            if let Err(e) = load_program(&mut ebpf, name) {
+                p.missing.push(e.to_string());
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// [`probe`] without the trial load (attach loads for real anyway).
+fn probe_features() -> Result<Probe> {
     let mounts = mounts::read()?;
     let mut p = Probe {
         cgroup2: mounts::cgroup2_root(&mounts),
@@ -197,6 +213,22 @@ pub fn probe() -> Result<Probe> {
             "no cgroup v2 hierarchy is mounted (boot with systemd.unified_cgroup_hierarchy=1, or mount -t cgroup2 none /sys/fs/cgroup/unified)".into(),
         );
     }
+    // The kernel's BPF features do not change while a process runs: probe
+    // them once (each probe loads a program; attach cycles add up).
+    static KERNEL: OnceLock<std::result::Result<(Vec<String>, bool), String>> = OnceLock::new();
+    let (missing, errno) = KERNEL
+        .get_or_init(|| probe_kernel().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(Error::Invalid)?;
+    p.missing.extend(missing);
+    p.sockopt_errno = errno;
+    Ok(p)
+}
+
+/// Program types, helpers and map types: (what is missing, whether a
+/// getsockopt program may set any errno).
+fn probe_kernel() -> Result<(Vec<String>, bool)> {
+    let mut missing = Vec::new();
     let progs = [
         (ProgramType::SockOps, "sock_ops programs"),
         (ProgramType::CgroupSockAddr, "cgroup sock_addr programs"),
@@ -206,12 +238,10 @@ pub fn probe() -> Result<Probe> {
         match is_program_supported(t) {
             Ok(true) => match is_helper_supported(t, BpfHelper::BPF_FUNC_sk_storage_get) {
                 Ok(true) => {}
-                Ok(false) => p
-                    .missing
-                    .push(format!("bpf_sk_storage_get() from {name} (Linux 5.10)")),
+                Ok(false) => missing.push(format!("bpf_sk_storage_get() from {name} (Linux 5.10)")),
                 Err(e) => return Err(probe_error(&e)),
             },
-            Ok(false) => p.missing.push(format!("{name} (Linux 5.10)")),
+            Ok(false) => missing.push(format!("{name} (Linux 5.10)")),
             Err(e) => return Err(probe_error(&e)),
         }
     }
@@ -228,24 +258,15 @@ pub fn probe() -> Result<Probe> {
     ] {
         match is_map_supported(t) {
             Ok(true) => {}
-            Ok(false) => p.missing.push(name.to_string()),
+            Ok(false) => missing.push(name.to_string()),
             Err(e) => return Err(probe_error(&e)),
         }
     }
-    p.sockopt_errno = matches!(
+    let errno = matches!(
         is_helper_supported(ProgramType::CgroupSockopt, BpfHelper::BPF_FUNC_get_retval),
         Ok(true)
     );
-    if p.missing.is_empty() {
-        // The decisive check: the verifier accepts every program here.
-        let mut ebpf = load_object()?;
-        for name in PROGRAMS {
-            if let Err(e) = load_program(&mut ebpf, name) {
-                p.missing.push(e.to_string());
-            }
-        }
-    }
-    Ok(p)
+    Ok((missing, errno))
 }
 
 fn probe_error(e: &dyn std::error::Error) -> Error {
@@ -375,7 +396,7 @@ pub fn attach(settings: &Settings) -> Result<Probe> {
         return Err(Error::AlreadyAttached);
     }
     validate(settings)?;
-    let p = probe()?;
+    let p = probe_features()?;
     if !p.missing.is_empty() {
         return Err(Error::Unsupported {
             missing: p.missing.clone(),
@@ -642,6 +663,17 @@ pub fn counters() -> Result<Counters> {
         rows.push(v.iter().copied().collect());
     }
     Ok(Counters { per_cpu: rows })
+}
+
+/// Names of every BPF program loaded in the kernel (ours start with
+/// "toa_"; the kernel keeps 15 characters of a name).
+pub fn loaded_program_names() -> Result<Vec<String>> {
+    let mut v = Vec::new();
+    for info in aya::programs::loaded_programs() {
+        let info = info.map_err(|e| probe_error(&e))?;
+        v.push(String::from_utf8_lossy(info.name()).into_owned());
+    }
+    Ok(v)
 }
 
 /// What is attached, for `status`.
