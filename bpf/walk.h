@@ -73,8 +73,13 @@ static __always_inline unsigned int toa_walk(const uint8_t *opts,
 					     struct toa_address *out)
 {
 	unsigned int malformed = 0;
-	uint32_t found = 0;	/* offset of the first recognised option + 1 */
-	uint32_t off = 0;
+	/*
+	 * 64-bit on purpose: 5.10's verifier loses a bound checked on a 32-bit
+	 * subregister before the value is added to a packet pointer.
+	 */
+	uint64_t found_off = 0;	/* where the first recognised option is */
+	uint64_t off = 0;
+	int found = 0;
 
 	/*
 	 * Every step advances at least one byte, so the walk ends within 40
@@ -85,7 +90,9 @@ static __always_inline unsigned int toa_walk(const uint8_t *opts,
 #pragma clang loop unroll(disable)
 #endif
 	while (off < TOA_TCP_OPTIONS_MAX) {
-		const uint8_t *p = opts + off;
+		/* off < 40 here: the mask changes nothing but bounds p for
+		 * verifiers that lose the loop's comparison (5.10) */
+		const uint8_t *p = opts + (off & 63);
 		uint8_t kind, optlen;
 
 		if (p + 1 > end)
@@ -107,12 +114,14 @@ static __always_inline unsigned int toa_walk(const uint8_t *opts,
 			break;
 		}
 		if (!found && toa_walk_kind_known(kind_bits, kind) &&
-		    (optlen == TOA_OPT_LEN_IP4 || optlen == TOA_OPT_LEN_IP6))
-			found = off + 1;
+		    (optlen == TOA_OPT_LEN_IP4 || optlen == TOA_OPT_LEN_IP6)) {
+			found = 1;
+			found_off = off;
+		}
 		off += optlen;
 	}
-	if (found && found <= TOA_TCP_OPTIONS_MAX &&
-	    toa_walk_copy(opts + (found - 1), end, out))
+	if (found && found_off < TOA_TCP_OPTIONS_MAX &&
+	    toa_walk_copy(opts + (found_off & 63), end, out))
 		return TOA_PARSE_FOUND | malformed;
 	return malformed;
 }
