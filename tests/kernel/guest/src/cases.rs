@@ -854,6 +854,12 @@ fn unload_under_load(ctx: &mut Ctx) -> Result<(), String> {
                 }
             }
             std::thread::sleep(Duration::from_millis(5));
+            // A sign of life for the bench's stall detector: an eBPF attach
+            // (load and verify four programs) takes far longer than insmod
+            // under a busy TCG host.
+            if (i + 1) % 10 == 0 {
+                println!("# unload_under_load: {} cycles done", i + 1);
+            }
         }
         if let Err(e) = ctx_ref.kmod.unload() {
             cycle_errors.push(format!("final unload: {e}"));
