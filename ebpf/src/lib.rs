@@ -670,7 +670,12 @@ pub fn counters() -> Result<Counters> {
 pub fn loaded_program_names() -> Result<Vec<String>> {
     let mut v = Vec::new();
     for info in aya::programs::loaded_programs() {
-        let info = info.map_err(|e| probe_error(&e))?;
+        // A program freed between listing its id and opening it is gone.
+        let info = match info {
+            Ok(i) => i,
+            Err(e) if chain(&e).contains("No such file or directory") => continue,
+            Err(e) => return Err(probe_error(&e)),
+        };
         v.push(String::from_utf8_lossy(info.name()).into_owned());
     }
     Ok(v)
