@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * libFuzzer target: toa_parse_options() against the reference model.
+ * libFuzzer target: toa_parse_options() and the eBPF backend's walk
+ * (bpf/walk.h) against the reference model.
  *
  * Input: byte 0 selects the kind set (fuzz_sets.h), the rest is the option
  * area, of any length up to MODEL_MAX_LEN (the kernel never passes more
  * than 40, but the parser must not care).  The parser runs on the whole
  * area and on its first 40 bytes; each result must match the model and
- * satisfy the invariants below, or the target aborts.
+ * satisfy the invariants below, or the target aborts.  The eBPF walk runs
+ * on every area of at most 40 bytes (always on the 40-byte prefix) and must
+ * give the model's result and address.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 #include "parse.h"
 #include "model.h"
 #include "fuzz_sets.h"
+#include "bpf_walk.h"
 
 #define FILL	0x5a
 
@@ -78,6 +82,23 @@ static void one(const uint8_t *p, size_t n, const struct toa_kind_set *set)
 		die("unknown result bits", p, n);
 	if ((int)res != mres)
 		die("result differs from the model", p, n);
+	if (n <= TOA_TCP_OPTIONS_MAX) {
+		struct toa_address bout;
+		uint8_t *copy = malloc(n ? n : 1);
+		unsigned int bres;
+
+		if (!copy)
+			abort();
+		memcpy(copy, p, n);
+		memset(&bout, FILL, sizeof(bout));
+		bres = toa_bpf_walk(copy, n, set, &bout);
+		free(copy);
+		if ((int)bres != mres)
+			die("eBPF walk: result differs from the model", p, n);
+		if ((bres & TOA_PARSE_FOUND) ?
+		    memcmp(&bout, &mout, sizeof(bout)) != 0 : !all_fill(&bout))
+			die("eBPF walk: address differs from the model", p, n);
+	}
 	if (!(res & TOA_PARSE_FOUND)) {
 		if (!all_fill(&out))
 			die("*out written without FOUND", p, n);

@@ -16,6 +16,7 @@
 #include "parse.h"
 #include "model.h"
 #include "fuzz_sets.h"
+#include "bpf_walk.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define FILL		0xa5	/* pattern *out is pre-filled with */
@@ -308,6 +309,8 @@ static const struct row rows[] = {
 };
 
 static unsigned int passed, failed;
+/* Areas the eBPF walk was compared on, and how many differed. */
+static unsigned long bpf_compared, bpf_differed;
 
 static void fail(const char *name, const char *fmt, ...)
 {
@@ -332,8 +335,44 @@ static void dump(const char *what, const void *p, size_t n)
 }
 
 /*
+ * The eBPF walk (bpf/walk.h) on an area of at most 40 bytes must give what
+ * parse.c gave: the same result bits and, when found, the same address, and
+ * leave *out alone otherwise.  It runs on its own exactly sized heap copy.
+ */
+static void bpf_same(const uint8_t *opts, size_t len,
+		     const struct toa_kind_set *set, unsigned int res,
+		     const struct toa_address *out)
+{
+	struct toa_address bout;
+	unsigned int bres;
+	uint8_t *copy;
+
+	if (len > TOA_TCP_OPTIONS_MAX)
+		return;
+	copy = malloc(len ? len : 1);
+	if (!copy) {
+		perror("malloc");
+		exit(2);
+	}
+	memcpy(copy, opts, len);
+	memset(&bout, FILL, sizeof(bout));
+	bres = toa_bpf_walk(copy, len, set, &bout);
+	free(copy);
+	bpf_compared++;
+	if (bres == res && !memcmp(&bout, out, sizeof(bout)))
+		return;
+	bpf_differed++;
+	if (bpf_differed <= 10) {
+		printf("FAIL: bpf walk: result %#x, parse.c %#x\n", bres, res);
+		dump("opts", opts, len);
+		dump("bpf ", &bout, sizeof(bout));
+		dump("c   ", out, sizeof(*out));
+	}
+}
+
+/*
  * Run the parser on an exactly sized heap copy (so ASan sees any read past
- * the end) with *out pre-filled with a pattern.
+ * the end) with *out pre-filled with a pattern; the eBPF walk must agree.
  */
 static unsigned int parse(const uint8_t *opts, size_t len,
 			  const struct toa_kind_set *set,
@@ -350,6 +389,7 @@ static unsigned int parse(const uint8_t *opts, size_t len,
 	memset(out, FILL, sizeof(*out));
 	res = toa_parse_options(copy, len, set, out);
 	free(copy);
+	bpf_same(opts, len, set, res, out);
 	return res;
 }
 
@@ -575,6 +615,7 @@ static int short_invariants(const uint8_t *b, size_t n,
 
 	memset(&out, FILL, sizeof(out));
 	res = toa_parse_options(b, n, set, &out);
+	bpf_same(b, n, set, res, &out);
 	memset(&mout, FILL, sizeof(mout));
 	mres = model_parse(b, n, set, &mout, NULL);
 	if (res == want && untouched(&out) && mres == (int)res)
@@ -709,5 +750,7 @@ int main(int argc, char **argv)
 	exhaustive2();
 	exhaustive3();
 	printf("parser: %u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	printf("bpf walk: %lu areas compared with parse.c, %lu differed\n",
+	       bpf_compared, bpf_differed);
+	return failed || bpf_differed || !bpf_compared ? 1 : 0;
 }

@@ -2,7 +2,7 @@
 # Pack a guest initramfs (cpio newc + gzip): static busybox, tun.ko and its dependencies, the
 # module at /toa/toa.ko, extra files, and an /init that runs a payload script and powers off.
 
-# initramfs_pack K KO PAYLOAD OUT [SRC:DST ...]
+# initramfs_pack K KO PAYLOAD OUT [SRC:DST ...]   (KO empty: no module, for the eBPF backend)
 #   PAYLOAD is a busybox-sh fragment run by /init after the common set-up.
 initramfs_pack() {
 	local K=$1 ko=$2 payload=$3 out=$4 R=$CACHE/trees/$1 I line dep base i=0 spec
@@ -26,7 +26,7 @@ initramfs_pack() {
 		echo "$base" >>"$I/toa/deps.list"
 	done <"$LOGS/$K.tun-deps"
 	[ -s "$I/toa/deps.list" ] || { echo "no insmod line for tun in $LOGS/$K.tun-deps" >&2; return 1; }
-	cp "$ko" "$I/toa/toa.ko"
+	[ -z "$ko" ] || cp "$ko" "$I/toa/toa.ko"
 	for spec in "$@"; do
 		mkdir -p "$(dirname "$I/${spec#*:}")"
 		cp "${spec%%:*}" "$I/${spec#*:}"
@@ -41,6 +41,10 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
+# the eBPF backend attaches to the cgroup v2 root and pins on bpffs
+mkdir -p /sys/fs/cgroup /sys/fs/bpf
+mount -t cgroup2 none /sys/fs/cgroup || echo "TOA: cannot mount cgroup2"
+mount -t bpf bpf /sys/fs/bpf || echo "TOA: cannot mount bpffs"
 ip link set lo up
 for m in $(cat /toa/deps.list); do
 	insmod /toa/deps/$m || echo "TOA: insmod $m failed"

@@ -13,7 +13,6 @@ use toa_install::peer::toa_option;
 use toa_install::plan::diagnose::{self, Backend, Facts, Privacy, Severity};
 use toa_install::system::capture::Capture;
 use toa_install::system::listeners::listening;
-use toa_install::system::stats::parse_stats;
 use toa_install::system::sysroot::RootFs;
 
 use crate::ctx::{expect_view, Check, Ctx, PORT4, PORT6, PROXY4, PROXY4_B, PROXY6};
@@ -22,10 +21,14 @@ use crate::net::{abort_close, Family};
 const TRUSTED: &str = "198.51.100.0/24,2001:db8::/64";
 const SECONDS: u64 = 5;
 
-fn counters() -> BTreeMap<String, u64> {
-    std::fs::read_to_string("/proc/net/toa_stats")
+/// The active backend's counter totals (the module's /proc/net/toa_stats
+/// or the eBPF counters map, in the same layout).
+fn counters(ctx: &Ctx) -> BTreeMap<String, u64> {
+    ctx.kmod
+        .stats()
         .ok()
-        .and_then(|t| parse_stats(&t).ok())
+        .flatten()
+        .map(|stats| stats.0)
         .unwrap_or_default()
 }
 
@@ -37,7 +40,7 @@ fn watch(
 ) -> Result<diagnose::Report, String> {
     let ports = vec![PORT4, PORT6];
     let capture = Capture::open(&ports).map_err(|e| e.to_string())?;
-    let before = counters();
+    let before = counters(ctx);
     let watcher = std::thread::spawn(move || {
         let mut seen = Vec::new();
         capture
@@ -52,14 +55,14 @@ fn watch(
     let listeners = listening(&RootFs::host(), &ports).map_err(|e| e.to_string())?;
     let facts = Facts {
         backend: ctx.kmod.enabled.then(|| Backend {
-            name: "module".to_owned(),
+            name: if ctx.kmod.ebpf { "ebpf" } else { "module" }.to_owned(),
             version: std::fs::read_to_string("/sys/module/toa/version")
                 .ok()
                 .map(|v| v.trim().to_owned()),
         }),
         trusted: TRUSTED.split(',').map(str::to_owned).collect(),
         counters_before: before,
-        counters_after: counters(),
+        counters_after: counters(ctx),
         ports,
         listeners,
         capture: Some((SECONDS, handshakes, stats)),

@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::ebpf;
 use crate::net::errname;
 
 /// Counter names, in the order of `TOA_STAT_NAMES` (uapi/toa.h).
@@ -51,25 +52,35 @@ pub fn parse_stats(text: &str) -> Result<Stats, String> {
     Ok(Stats(m))
 }
 
-/// The module under test; with `enabled == false` (`--no-module`) nothing is
-/// loaded and every expectation is "unchanged".
+/// The backend under test: toa.ko, or with `ebpf` the eBPF programs
+/// (crate::ebpf; the same parameters, counters and operations); with
+/// `enabled == false` (`--no-module`) nothing is loaded and every
+/// expectation is "unchanged".
 pub struct Kmod {
     /// Path of toa.ko.
     pub path: PathBuf,
     /// False with `--no-module`.
     pub enabled: bool,
+    /// The eBPF backend instead of toa.ko (`--backend ebpf`).
+    pub ebpf: bool,
 }
 
 impl Kmod {
-    /// Whether /sys/module/toa exists.
+    /// Whether /sys/module/toa exists (eBPF: whether anything is pinned).
     pub fn is_loaded(&self) -> bool {
+        if self.ebpf {
+            return ebpf::is_loaded();
+        }
         std::path::Path::new("/sys/module/toa").exists()
     }
 
-    /// finit_module(fd, params, 0).
+    /// finit_module(fd, params, 0) (eBPF: attach with those parameters).
     pub fn load(&self, params: &str) -> Result<(), String> {
         if !self.enabled {
             return Ok(());
+        }
+        if self.ebpf {
+            return ebpf::load(params);
         }
         let f = File::open(&self.path).map_err(|e| format!("open {}: {e}", self.path.display()))?;
         let p = CString::new(params).map_err(|_| "NUL in module parameters".to_string())?;
@@ -92,10 +103,14 @@ impl Kmod {
         Ok(())
     }
 
-    /// delete_module("toa", O_NONBLOCK), retrying EBUSY/EAGAIN for up to 10 s.
+    /// delete_module("toa", O_NONBLOCK), retrying EBUSY/EAGAIN for up to 10 s
+    /// (eBPF: detach and unpin).
     pub fn unload(&self) -> Result<(), String> {
         if !self.enabled {
             return Ok(());
+        }
+        if self.ebpf {
+            return ebpf::unload();
         }
         let name = CString::new("toa").unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -121,6 +136,9 @@ impl Kmod {
         if !self.enabled {
             return Ok(());
         }
+        if self.ebpf {
+            return ebpf::ensure_default();
+        }
         if self.is_loaded() {
             let kinds = std::fs::read_to_string(KINDS).unwrap_or_default();
             let default_kinds = ["254", "253", "200"].iter().all(|k| kinds.contains(k));
@@ -141,23 +159,36 @@ impl Kmod {
         if !self.enabled {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(STATS).map_err(|e| format!("read {STATS}: {e}"))?;
+        let text = if self.ebpf {
+            ebpf::stats_text()?
+        } else {
+            std::fs::read_to_string(STATS).map_err(|e| format!("read {STATS}: {e}"))?
+        };
         parse_stats(&text).map(Some)
     }
 
     /// Write the trusted list, newline-terminated as `echo` writes it
     /// (sysfs drops a zero-length write, so "" alone would not clear it).
     pub fn set_trusted(&self, v: &str) -> std::io::Result<()> {
+        if self.ebpf {
+            return ebpf::set_trusted(v);
+        }
         std::fs::write(TRUSTED, format!("{v}\n"))
     }
 
     /// Read the trusted list.
     pub fn trusted(&self) -> std::io::Result<String> {
+        if self.ebpf {
+            return ebpf::trusted();
+        }
         std::fs::read_to_string(TRUSTED)
     }
 
     /// Read the kinds parameter.
     pub fn kinds(&self) -> std::io::Result<String> {
+        if self.ebpf {
+            return ebpf::kinds();
+        }
         std::fs::read_to_string(KINDS)
     }
 }

@@ -9,6 +9,7 @@ mod cases;
 mod ctx;
 mod demo;
 mod doctor;
+mod ebpf;
 mod kmod;
 mod net;
 mod traffic;
@@ -28,6 +29,8 @@ usage: toa-kernel-cases [OPTIONS]          run the cases
 
 options:
   --module PATH   toa.ko to load (default /toa/toa.ko)
+  --backend B     module (default) or ebpf: attach the eBPF programs with
+                  toa-ebpf instead of loading toa.ko
   --case NAME     run only this case (repeatable)
   --list          list the cases and exit
   --count N       connections in the concurrency case (default 10000)
@@ -48,6 +51,7 @@ struct Args {
     list: bool,
     count: usize,
     no_module: bool,
+    ebpf: bool,
     bench_opts: BenchOpts,
 }
 
@@ -59,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
         list: false,
         count: 10_000,
         no_module: false,
+        ebpf: false,
         bench_opts: BenchOpts {
             rounds: 7,
             conns: 1000,
@@ -81,6 +86,11 @@ fn parse_args() -> Result<Args, String> {
             "--list" => a.list = true,
             "--count" => a.count = num(it.next(), "--count")?,
             "--no-module" => a.no_module = true,
+            "--backend" => match it.next().as_deref() {
+                Some("module") => a.ebpf = false,
+                Some("ebpf") => a.ebpf = true,
+                _ => return Err("--backend needs module or ebpf".into()),
+            },
             "--rounds" => a.bench_opts.rounds = num(it.next(), "--rounds")?,
             "--conns" => a.bench_opts.conns = num(it.next(), "--conns")?,
             "--calls" => a.bench_opts.calls = num(it.next(), "--calls")?,
@@ -159,8 +169,17 @@ fn main() -> ExitCode {
     let kmod = Kmod {
         path: args.module.clone(),
         enabled: !args.no_module,
+        ebpf: args.ebpf,
     };
-    if kmod.enabled && !args.module.exists() {
+    if kmod.ebpf && kmod.enabled {
+        ebpf::ACTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Err(e) = ebpf::probe() {
+            println!("CASE probe: FAIL {e}");
+            println!("CASES: 0 passed, 1 failed");
+            return ExitCode::from(1);
+        }
+    }
+    if kmod.enabled && !kmod.ebpf && !args.module.exists() {
         eprintln!(
             "toa-kernel-cases: {} not found (pass --module PATH, or --no-module to check the plumbing only)",
             args.module.display()
@@ -213,6 +232,18 @@ fn main() -> ExitCode {
         if let Err(e) = ctx.kmod.unload() {
             failed += 1;
             println!("CASE final_unload: FAIL {e}");
+        }
+    }
+    if ctx.kmod.enabled && ctx.kmod.ebpf {
+        match ebpf::check_gone() {
+            Ok(()) => {
+                passed += 1;
+                println!("CASE detach_leaves_nothing: PASS");
+            }
+            Err(e) => {
+                failed += 1;
+                println!("CASE detach_leaves_nothing: FAIL {e}");
+            }
         }
     }
     println!("CASES: {passed} passed, {failed} failed");
