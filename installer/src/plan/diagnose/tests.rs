@@ -1,5 +1,6 @@
 use super::*;
 use crate::peer::{pad_options, toa_option};
+use std::net::SocketAddr;
 
 const K: &[u8] = &DEFAULT_KINDS;
 

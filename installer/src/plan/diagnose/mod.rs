@@ -9,154 +9,25 @@
 //! (IPv6). Client addresses are masked unless asked for ([`Privacy`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::IpAddr;
 
 use serde::Serialize;
 
 use crate::plan::selftest::Net;
-use crate::system::capture::{tcp_options, CaptureStats, Handshake, TcpOption};
+use crate::system::capture::{CaptureStats, Handshake};
 use crate::system::listeners::{Family, Listener};
 
-/// The option kinds the module accepts by default (its `kinds` parameter).
-pub const DEFAULT_KINDS: [u8; 3] = [254, 253, 200];
-/// Option length carrying port and IPv4 address.
-pub const LEN_V4: u8 = 8;
-/// Option length carrying port and IPv6 address.
-pub const LEN_V6: u8 = 20;
+mod group;
+mod option;
+mod text;
+
+use group::net_text;
+pub use group::{contains, group_of, show_client, Privacy};
+pub use option::{read_toa, OptionRead, Toa, DEFAULT_KINDS, LEN_V4, LEN_V6};
+pub use text::render_text;
+
 /// Client addresses shown per group at most.
 const CLIENT_SAMPLES: usize = 3;
-
-/// A TOA option as the module would take it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Toa {
-    /// The option kind.
-    pub kind: u8,
-    /// Its length: [`LEN_V4`] or [`LEN_V6`].
-    pub len: u8,
-    /// The client it names.
-    pub client: SocketAddr,
-}
-
-/// What the module reads from one option area.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct OptionRead {
-    /// The first recognised TOA option (SPEC §2.1: the first one wins).
-    pub toa: Option<Toa>,
-    /// The walk ended on a malformed option (`toa_malformed`).
-    pub malformed: bool,
-}
-
-/// Reads an option area as the module does (SPEC §2.1): an option counts
-/// only when its kind is in `kinds` and its length is 8 or 20; the walk
-/// goes on after a match only to report a malformed tail.
-pub fn read_toa(area: &[u8], kinds: &[u8]) -> OptionRead {
-    let mut read = OptionRead::default();
-    for opt in tcp_options(area) {
-        match opt {
-            TcpOption::Malformed => read.malformed = true,
-            TcpOption::Option { kind, bytes } => {
-                if read.toa.is_some() || !kinds.contains(&kind) {
-                    continue;
-                }
-                let port = || u16::from_be_bytes([bytes[2], bytes[3]]);
-                read.toa = match bytes.len() as u8 {
-                    LEN_V4 => {
-                        let ip = Ipv4Addr::new(bytes[4], bytes[5], bytes[6], bytes[7]);
-                        Some(SocketAddr::new(ip.into(), port()))
-                    }
-                    LEN_V6 => {
-                        let mut b = [0u8; 16];
-                        b.copy_from_slice(&bytes[4..20]);
-                        Some(SocketAddr::new(Ipv6Addr::from(b).into(), port()))
-                    }
-                    _ => None,
-                }
-                .map(|client| Toa {
-                    kind,
-                    len: bytes.len() as u8,
-                    client,
-                });
-            }
-        }
-    }
-    read
-}
-
-/// Whether `net` contains `ip` (families must match).
-pub fn contains(net: &Net, ip: IpAddr) -> bool {
-    match (net.addr, ip) {
-        (IpAddr::V4(n), IpAddr::V4(a)) => {
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(net.prefix))
-                .unwrap_or(0);
-            u32::from(n) & mask == u32::from(a) & mask
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) => {
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(net.prefix))
-                .unwrap_or(0);
-            u128::from(n) & mask == u128::from(a) & mask
-        }
-        _ => false,
-    }
-}
-
-/// The network of `ip` with `prefix` bits, its host bits cleared.
-fn network_of(ip: IpAddr, prefix: u8) -> Net {
-    let addr = match ip {
-        IpAddr::V4(a) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
-        }
-        IpAddr::V6(a) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
-        }
-    };
-    Net { addr, prefix }
-}
-
-fn net_text(n: &Net) -> String {
-    format!("{}/{}", n.addr, n.prefix)
-}
-
-/// The group a sender belongs to: the most specific trusted network holding
-/// it, else its /24 or /64; and whether that is a trusted one.
-pub fn group_of(ip: IpAddr, trusted: &[Net]) -> (Net, bool) {
-    match trusted
-        .iter()
-        .filter(|n| contains(n, ip))
-        .max_by_key(|n| n.prefix)
-    {
-        Some(n) => (network_of(n.addr, n.prefix), true),
-        None => (network_of(ip, if ip.is_ipv4() { 24 } else { 64 }), false),
-    }
-}
-
-/// Whether client addresses appear in full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Privacy {
-    /// `203.0.113.x`, `2001:db8:c::x`: enough to recognise, not to identify.
-    Masked,
-    /// `203.0.113.7:51000` (`--show-clients`).
-    Shown,
-}
-
-/// A client address as the report shows it.
-pub fn show_client(c: SocketAddr, privacy: Privacy) -> String {
-    match (privacy, c.ip()) {
-        (Privacy::Shown, _) => c.to_string(),
-        (Privacy::Masked, IpAddr::V4(a)) => {
-            let o = a.octets();
-            format!("{}.{}.{}.x", o[0], o[1], o[2])
-        }
-        (Privacy::Masked, IpAddr::V6(a)) => {
-            let s = a.segments();
-            format!("{:x}:{:x}:{:x}::x", s[0], s[1], s[2])
-        }
-    }
-}
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -615,99 +486,6 @@ pub fn diagnose(facts: &Facts) -> Report {
         findings,
         problem,
     }
-}
-
-fn mark(s: Severity) -> &'static str {
-    match s {
-        Severity::Ok => "ok",
-        Severity::Warning => "warning",
-        Severity::Problem => "PROBLEM",
-    }
-}
-
-/// The report as text.
-pub fn render_text(r: &Report) -> String {
-    let mut out = String::new();
-    let backend = r
-        .backend
-        .as_ref()
-        .map(|b| format!("{} {}", b.name, b.version.as_deref().unwrap_or("-")))
-        .unwrap_or_else(|| "none".to_owned());
-    let _ = writeln!(out, "backend:   {backend}");
-    let _ = writeln!(
-        out,
-        "trusted:   {}",
-        if r.trusted.is_empty() {
-            "(empty: every sender)".to_owned()
-        } else {
-            r.trusted.join(",")
-        }
-    );
-    if !r.counters_moved.is_empty() {
-        let moved = r
-            .counters_moved
-            .iter()
-            .map(|(k, v)| format!("{k} +{v}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let _ = writeln!(out, "counters moved while watching: {moved}");
-    }
-    for l in &r.listeners {
-        let _ = writeln!(out, "listener:  {} ({})", l.addr, l.family.name());
-    }
-    if let Some(secs) = r.captured_seconds {
-        let _ = writeln!(
-            out,
-            "captured:  {secs} s, {} packet(s), {} handshake(s) in {} group(s)",
-            r.capture_packets,
-            r.groups.iter().map(|g| g.handshakes).sum::<u64>(),
-            r.groups.len()
-        );
-    }
-    for g in &r.groups {
-        let formats = g
-            .toa_formats
-            .iter()
-            .map(|(f, n)| format!("{f}: {n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let _ = writeln!(
-            out,
-            "\nproxy network {}{}:\n  handshakes {}, with TOA {}{}, outside trusted {}, without TOA {}, malformed {}{}",
-            g.network,
-            if g.trusted { " (trusted)" } else { "" },
-            g.handshakes,
-            g.toa,
-            if formats.is_empty() { String::new() } else { format!(" ({formats})") },
-            g.untrusted,
-            g.none,
-            g.malformed,
-            if g.fast_open > 0 { format!(", fast open {}", g.fast_open) } else { String::new() },
-        );
-        if !g.clients.is_empty() {
-            let _ = writeln!(out, "  clients: {}", g.clients.join(", "));
-        }
-        let _ = writeln!(
-            out,
-            "  {}: {}",
-            mark(g.diagnosis.severity),
-            g.diagnosis.text
-        );
-    }
-    out.push('\n');
-    for f in &r.findings {
-        let _ = writeln!(out, "{}: {}", mark(f.severity), f.text);
-    }
-    let _ = writeln!(
-        out,
-        "{}",
-        if r.problem {
-            "result: a problem was found (see PROBLEM above)"
-        } else {
-            "result: healthy"
-        }
-    );
-    out
 }
 
 #[cfg(test)]
