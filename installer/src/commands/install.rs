@@ -131,7 +131,9 @@ pub fn check_request(req: &Request) -> Result<Options, (Exit, String)> {
     } else {
         let mut list = Vec::new();
         for t in &req.trust {
-            list.push(plan::parse_cidr(t).map_err(|e| (Exit::Usage, format!("--trust {t}: {e}")))?);
+            list.push(
+                plan::parse_cidr(t).map_err(|e| (e.category(), format!("--trust {t}: {e}")))?,
+            );
         }
         Some(list)
     };
