@@ -102,10 +102,14 @@ pub trait Fetcher {
     fn fetch(&self, step: &Step) -> Result<PathBuf, FetchFailure>;
 }
 
+/// Why the self-test failed: the error of the layer that runs it (the
+/// executor only words it into an [`ExecError`] of exit 8).
+pub type VerifyFailure = Box<dyn std::error::Error + Send + Sync>;
+
 /// The end-to-end self-test.
 pub trait Verifier {
     /// Passes when TOA reaches `accept()` and `getpeername()`.
-    fn verify(&self, trusted: Option<&[String]>) -> Result<(), String>;
+    fn verify(&self, trusted: Option<&[String]>) -> Result<(), VerifyFailure>;
 }
 
 /// What the executor needs besides [`Effects`].

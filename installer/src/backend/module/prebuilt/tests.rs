@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::backend::module::mirror::{archive, sha256_hex, Entry, FORMAT};
-use crate::effects::executor::{execute, Services, Verifier};
+use crate::effects::executor::{execute, Services, Verifier, VerifyFailure};
 use crate::effects::fake::FakeEffects;
 use crate::exit::Exit;
 use crate::plan::{Cmd, Plan, Source};
@@ -141,7 +141,7 @@ fn fetch_from(url: String) -> (MirrorFetcher, Result<PathBuf, FetchFailure>) {
 
 struct Pass;
 impl Verifier for Pass {
-    fn verify(&self, _: Option<&[String]>) -> Result<(), String> {
+    fn verify(&self, _: Option<&[String]>) -> Result<(), VerifyFailure> {
         Ok(())
     }
 }
