@@ -22,8 +22,8 @@ use crate::effects::executor::{Verifier, VerifyFailure};
 use crate::exit::{Categorized, Exit};
 use crate::layout::{STATS, TRUSTED_PARAM};
 use crate::peer::{toa_option, CloseMode, ConnectSpec, Peer, PeerConfig, PeerError};
-use crate::plan::selftest::{choose, parse_trusted, Addrs};
-use crate::system::stats::parse_stats;
+use crate::plan::selftest::{choose, parse_trusted, Addrs, TrustedEntryError};
+use crate::system::stats::{parse_stats, CountersError};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -64,8 +64,8 @@ pub enum VerifyError {
         source: std::io::Error,
     },
     /// The module's trusted list does not parse.
-    #[error("{0}")]
-    Trusted(String),
+    #[error(transparent)]
+    Trusted(TrustedEntryError),
     /// The thread that enters the namespace could not be started.
     #[error("cannot start the self-test thread: {0}")]
     Thread(std::io::Error),
@@ -79,8 +79,8 @@ pub enum VerifyError {
         source: std::io::Error,
     },
     /// The counters do not parse.
-    #[error("{0}")]
-    Stats(String),
+    #[error(transparent)]
+    Stats(CountersError),
     /// `unshare(CLONE_NEWNET)` failed.
     #[error("cannot create a private network namespace: {0} (needs root / CAP_SYS_ADMIN)")]
     Namespace(std::io::Error),
