@@ -404,4 +404,55 @@ mod tests {
         let mapped: SocketAddr = "[::ffff:203.0.113.7]:51000".parse().unwrap();
         check_seen("IPv4", "accept()", CLIENT4, mapped).unwrap();
     }
+
+    /// The words users and the VM tests see, exactly; every case exits 8.
+    #[test]
+    fn messages_are_exact() {
+        let ignored = check_seen(
+            "IPv4",
+            "getpeername()",
+            CLIENT4,
+            "198.51.100.2:40000".parse().unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            ignored.to_string(),
+            "IPv4: getpeername() returned 198.51.100.2:40000, expected 203.0.113.7:51000 \
+             (the address injected with TOA was not applied)"
+        );
+        let port_only = check_seen(
+            "IPv4",
+            "accept()",
+            CLIENT4,
+            "203.0.113.7:1".parse().unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            port_only.to_string(),
+            "IPv4: accept() returned 203.0.113.7:1, expected 203.0.113.7:51000 \
+             (the address injected with TOA)"
+        );
+        let bind: SocketAddr = "10.0.0.1:8080".parse().unwrap();
+        assert_eq!(
+            VerifyError::AcceptTimeout { bind }.to_string(),
+            "accept() on 10.0.0.1:8080: nothing within 5s"
+        );
+        assert_eq!(
+            VerifyError::CounterFlat {
+                rose: 1,
+                honoured: 2
+            }
+            .to_string(),
+            format!("syn_recv_sock_toa in {STATS} rose by 1, expected at least 2")
+        );
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert_eq!(
+            VerifyError::NotLoaded { source: missing }.to_string(),
+            format!(
+                "cannot read {TRUSTED_PARAM} (entity not found): is toa loaded? \
+                 Next step: `toa-install` loads it"
+            )
+        );
+        assert_eq!(ignored.category(), Exit::VerifyFailed);
+    }
 }

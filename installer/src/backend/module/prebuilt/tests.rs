@@ -339,3 +339,34 @@ fn unsafe_archives_are_refused() {
         .contains("not a regular file"));
     assert!(fs::read_dir(dir.path()).unwrap().next().is_none());
 }
+
+/// The words the executor passes on, exactly: reasons joined in order.
+#[test]
+fn failure_messages_are_exact() {
+    let none = PrebuiltError::NoneUsable {
+        reasons: vec![
+            PrebuiltError::Status {
+                url: "https://a.example/index.json".to_owned(),
+                status: 404,
+            },
+            PrebuiltError::Unpack {
+                file: "toa.tar.gz".to_owned(),
+                source: Box::new(PrebuiltError::NoModule),
+            },
+        ],
+    };
+    assert_eq!(
+        none.to_string(),
+        "no usable prebuilt module: https://a.example/index.json answered HTTP 404; \
+         toa.tar.gz: the archive holds no toa.ko."
+    );
+    assert_eq!(
+        PrebuiltError::Https {
+            why: "no CA certificates".to_owned()
+        }
+        .to_string(),
+        "cannot set up HTTPS (no CA certificates). Next step: install the CA certificates \
+         (the ca-certificates package), or copy the mirror here and pass --offline DIR"
+    );
+    assert_eq!(none.category(), Exit::Download);
+}
