@@ -8,6 +8,7 @@ pub mod module;
 use crate::plan::uninstall::{self, Found};
 use crate::plan::{Facts, Options, Plan, PlanError, State};
 use crate::system::distro::PackageManager;
+use crate::system::stats::CountersError;
 use crate::system::sysroot::SystemFs;
 use std::collections::BTreeMap;
 
@@ -35,5 +36,5 @@ pub trait Backend {
     fn status(&self, fs: &dyn SystemFs) -> Status;
 
     /// Its counters (`/proc/net/toa_stats`), summed over CPUs.
-    fn counters(&self, fs: &dyn SystemFs) -> Result<BTreeMap<String, u64>, String>;
+    fn counters(&self, fs: &dyn SystemFs) -> Result<BTreeMap<String, u64>, CountersError>;
 }

@@ -15,12 +15,13 @@ use crate::effects::lock::{require_root, RunLock};
 use crate::effects::progress::{Display, Progress};
 use crate::exit::{Categorized, Exit};
 use crate::layout::LOCK_FILE;
-use crate::plan::{self, Facts, MirrorSource, Options, Plan, State};
+use crate::plan::{self, CidrError, Facts, MirrorSource, Options, Plan, State};
 use crate::system::installed::Owner;
 use crate::system::security::OurModule;
 use crate::system::sysroot::{open_root, CommandOutput, Host, Uname};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use thiserror::Error;
 
 /// What `install` was asked for, already parsed.
 #[derive(Debug, Clone, Default)]
@@ -115,23 +116,49 @@ pub fn mirror_sources(offline: Option<&Path>, urls: &[String]) -> Vec<MirrorSour
     out
 }
 
+/// Why the command line asks for something no host can do.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RequestError {
+    /// `--root`/`--kernel-release` outside a dry run.
+    #[error(
+        "--root and --kernel-release only work with --dry-run (and `detect`): installing \
+         changes the running system only. Next step: add --dry-run to see the plan for that \
+         image, or drop them to install on this host"
+    )]
+    RootNeedsDryRun,
+    /// A `--trust` value that is not a network.
+    #[error("--trust {value}: {source}")]
+    Trust {
+        /// The value as given.
+        value: String,
+        /// Why it is not a network.
+        source: CidrError,
+    },
+}
+
+impl Categorized for RequestError {
+    fn category(&self) -> Exit {
+        match self {
+            RequestError::RootNeedsDryRun => Exit::Usage,
+            RequestError::Trust { source, .. } => source.category(),
+        }
+    }
+}
+
 /// Checks the options that do not depend on the host.
-pub fn check_request(req: &Request) -> Result<Options, (Exit, String)> {
+pub fn check_request(req: &Request) -> Result<Options, RequestError> {
     if (req.root.is_some() || req.kernel_release.is_some()) && !req.dry_run {
-        return Err((
-            Exit::Usage,
-            "--root and --kernel-release only work with --dry-run (and `detect`): installing \
-             changes the running system only. Next step: add --dry-run to see the plan for that \
-             image, or drop them to install on this host"
-                .to_owned(),
-        ));
+        return Err(RequestError::RootNeedsDryRun);
     }
     let trust = if req.trust.is_empty() {
         None
     } else {
         let mut list = Vec::new();
         for t in &req.trust {
-            list.push(plan::parse_cidr(t).map_err(|e| (Exit::Usage, format!("--trust {t}: {e}")))?);
+            list.push(plan::parse_cidr(t).map_err(|source| RequestError::Trust {
+                value: t.clone(),
+                source,
+            })?);
         }
         Some(list)
     };
@@ -149,7 +176,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     let start = Instant::now();
     let options = match check_request(req) {
         Ok(o) => o,
-        Err((exit, message)) => return Document::failed(exit, message),
+        Err(e) => return Document::failed(e.category(), e.to_string()),
     };
     if !req.dry_run {
         if let Err(e) = require_root(euid_is_root) {
@@ -345,14 +372,15 @@ mod tests {
             root: Some("/img".into()),
             ..Request::default()
         };
-        let (exit, message) = check_request(&req).unwrap_err();
+        let err = check_request(&req).unwrap_err();
+        let (exit, message) = (err.category(), err.to_string());
         assert_eq!(exit, Exit::Usage);
         assert!(message.contains("--dry-run"), "{message}");
         let req = Request {
             kernel_release: Some("6.1.0-27-amd64".into()),
             ..Request::default()
         };
-        assert_eq!(check_request(&req).unwrap_err().0, Exit::Usage);
+        assert_eq!(check_request(&req).unwrap_err().category(), Exit::Usage);
         let req = Request {
             root: Some("/img".into()),
             dry_run: true,
@@ -374,7 +402,7 @@ mod tests {
             trust: vec!["10.0.0.0/99".into()],
             ..Request::default()
         };
-        assert_eq!(check_request(&req).unwrap_err().0, Exit::Usage);
+        assert_eq!(check_request(&req).unwrap_err().category(), Exit::Usage);
     }
 
     #[test]

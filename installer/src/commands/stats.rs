@@ -12,6 +12,7 @@ use crate::backend::Backend as _;
 use crate::commands::report::Output;
 use crate::exit::{Categorized, Exit};
 use crate::layout::STATS;
+use crate::system::stats::CountersError;
 use crate::system::sysroot::{RootFs, SystemFs};
 
 pub mod metrics;
@@ -33,7 +34,7 @@ pub enum StatsError {
     NotLoaded,
     /// The counters could not be read.
     #[error("cannot read the counters: {0}")]
-    Read(String),
+    Read(CountersError),
     /// `--output` could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -60,7 +61,7 @@ pub fn render(fs: &dyn SystemFs, format: Format) -> Result<String, StatsError> {
     match format {
         Format::Proc => fs
             .read_to_string(STATS)
-            .map_err(|e| StatsError::Read(e.to_string())),
+            .map_err(|e| StatsError::Read(e.into())),
         Format::Prometheus => {
             let counters = backend.counters(fs).map_err(StatsError::Read)?;
             let info = metrics::Info {

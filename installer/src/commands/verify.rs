@@ -18,16 +18,17 @@
 //! (correctly) ignored, and says so.
 
 use crate::commands::report::{Output, Problem};
-use crate::effects::executor::Verifier;
-use crate::exit::Exit;
+use crate::effects::executor::{Verifier, VerifyFailure};
+use crate::exit::{Categorized, Exit};
 use crate::layout::{STATS, TRUSTED_PARAM};
-use crate::peer::{toa_option, CloseMode, ConnectSpec, Peer, PeerConfig};
-use crate::plan::selftest::{choose, parse_trusted, Addrs};
-use crate::system::stats::parse_stats;
+use crate::peer::{toa_option, CloseMode, ConnectSpec, Peer, PeerConfig, PeerError};
+use crate::plan::selftest::{choose, parse_trusted, Addrs, TrustedEntryError};
+use crate::system::stats::{parse_stats, CountersError};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
+use thiserror::Error;
 
 /// The TOA option kind the test sends.
 pub const KIND: u8 = 254;
@@ -53,6 +54,128 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
+/// Why the self-test failed. Every case is exit 8 (SPEC §3.4).
+#[derive(Debug, Error)]
+pub enum VerifyError {
+    /// The module's trusted list is not in sysfs and none was given.
+    #[error("cannot read {path} ({source}): is toa loaded? Next step: `toa-install` loads it", path = TRUSTED_PARAM)]
+    NotLoaded {
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The module's trusted list does not parse.
+    #[error(transparent)]
+    Trusted(TrustedEntryError),
+    /// The thread that enters the namespace could not be started.
+    #[error("cannot start the self-test thread: {0}")]
+    Thread(std::io::Error),
+    /// The thread that entered the namespace panicked.
+    #[error("the self-test thread panicked")]
+    Panicked,
+    /// The counters could not be read.
+    #[error("cannot read {path} inside the test namespace: {source}", path = STATS)]
+    ReadStats {
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The counters do not parse.
+    #[error(transparent)]
+    Stats(CountersError),
+    /// `unshare(CLONE_NEWNET)` failed.
+    #[error("cannot create a private network namespace: {0} (needs root / CAP_SYS_ADMIN)")]
+    Namespace(std::io::Error),
+    /// The namespace's loopback stayed down.
+    #[error("cannot bring lo up: {0}")]
+    Loopback(PeerError),
+    /// The chosen addresses came back in the wrong families.
+    #[error("internal error: address families swapped")]
+    FamiliesSwapped,
+    /// The tun peer could not be made.
+    #[error("cannot open the test tun device: {0}")]
+    Tun(PeerError),
+    /// `syn_recv_sock_toa` did not count every honoured TOA.
+    #[error("syn_recv_sock_toa in {path} rose by {rose}, expected at least {honoured}", path = STATS)]
+    CounterFlat {
+        /// By how much it rose.
+        rose: u64,
+        /// How many connections carried an honoured TOA.
+        honoured: u64,
+    },
+    /// `accept()` or `getpeername()` returned another address.
+    #[error(
+        "{family}: {call} returned {got}, expected {expected} (the address injected with TOA{})",
+        not_applied(.got, .expected)
+    )]
+    Mismatch {
+        /// IPv4 or IPv6.
+        family: &'static str,
+        /// `accept()` or `getpeername()`.
+        call: &'static str,
+        /// The injected (or, untrusted, the proxy's) address.
+        expected: SocketAddr,
+        /// What the call returned.
+        got: SocketAddr,
+    },
+    /// The listener could not be bound.
+    #[error("cannot listen on {bind}: {source}")]
+    Listen {
+        /// Its address.
+        bind: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The listener could not be made non-blocking.
+    #[error("listener: {0}")]
+    Listener(std::io::Error),
+    /// The peer's handshake failed.
+    #[error("connection {proxy} -> {bind}: {source}")]
+    Connect {
+        /// The proxy's address.
+        proxy: SocketAddr,
+        /// The listener's.
+        bind: SocketAddr,
+        /// Why (boxed: the peer's error is large).
+        source: Box<PeerError>,
+    },
+    /// No connection arrived in time.
+    #[error("accept() on {bind}: nothing within {wait:?}", wait = WAIT)]
+    AcceptTimeout {
+        /// The listener's address.
+        bind: SocketAddr,
+    },
+    /// `accept()` failed.
+    #[error("accept() on {bind}: {source}")]
+    Accept {
+        /// The listener's address.
+        bind: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `getpeername()` failed.
+    #[error("getpeername() on {bind}: {source}")]
+    PeerName {
+        /// The listener's address.
+        bind: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl Categorized for VerifyError {
+    fn category(&self) -> Exit {
+        Exit::VerifyFailed
+    }
+}
+
+/// The end of a mismatch message: whether TOA was ignored altogether.
+fn not_applied(got: &SocketAddr, expected: &SocketAddr) -> &'static str {
+    if got.ip() == expected.ip() {
+        ""
+    } else {
+        " was not applied"
+    }
+}
+
 /// `toa-install verify`: runs the self-test and prints the result.
 pub fn main(output: &Output, root: Option<&Path>, kernel_release: Option<&str>) -> Exit {
     if let Some(exit) = output.refuse_root_options(root, kernel_release, "verify") {
@@ -68,9 +191,9 @@ pub fn main(output: &Output, root: Option<&Path>, kernel_release: Option<&str>) 
             Ok(report) => serde_json::json!({
                 "passed": true, "checks": report.checks, "warnings": report.warnings, "error": null,
             }),
-            Err(message) => serde_json::json!({
+            Err(e) => serde_json::json!({
                 "passed": false, "checks": [], "warnings": [],
-                "error": Problem::new(Exit::VerifyFailed, message.clone()),
+                "error": Problem::of(e),
             }),
         };
         println!("{doc:#}");
@@ -87,64 +210,55 @@ pub fn main(output: &Output, root: Option<&Path>, kernel_release: Option<&str>) 
                     println!("toa verify: passed");
                 }
             }
-            Err(message) => eprintln!("error: toa verify failed: {message}"),
+            Err(e) => eprintln!("error: toa verify failed: {e}"),
         }
     }
     match result {
         Ok(_) => Exit::Ok,
-        Err(_) => Exit::VerifyFailed,
+        Err(e) => e.category(),
     }
 }
 
 /// Runs the self-test against the live module, reading its trusted list
 /// from sysfs (or taking `trusted` when sysfs has none).
-pub fn run(trusted: Option<&[String]>) -> Result<Report, String> {
+pub fn run(trusted: Option<&[String]>) -> Result<Report, VerifyError> {
     let text = match std::fs::read_to_string(TRUSTED_PARAM) {
         Ok(t) => t,
         Err(e) => match trusted {
             Some(list) => list.join(","),
-            None => {
-                return Err(format!(
-                    "cannot read {TRUSTED_PARAM} ({e}): is toa loaded? Next step: `toa-install` loads it"
-                ))
-            }
+            None => return Err(VerifyError::NotLoaded { source: e }),
         },
     };
-    let nets = parse_trusted(&text)?;
+    let nets = parse_trusted(&text).map_err(VerifyError::Trusted)?;
     let (a4, a6) = choose(&nets);
     let handle = std::thread::Builder::new()
         .name("toa-verify".to_owned())
         .spawn(move || in_namespace(a4, a6, text.trim().to_owned()))
-        .map_err(|e| format!("cannot start the self-test thread: {e}"))?;
-    handle
-        .join()
-        .map_err(|_| "the self-test thread panicked".to_owned())?
+        .map_err(VerifyError::Thread)?;
+    handle.join().map_err(|_| VerifyError::Panicked)?
 }
 
-fn read_stats() -> Result<BTreeMap<String, u64>, String> {
-    let text = std::fs::read_to_string(STATS)
-        .map_err(|e| format!("cannot read {STATS} inside the test namespace: {e}"))?;
-    parse_stats(&text)
+fn read_stats() -> Result<BTreeMap<String, u64>, VerifyError> {
+    let text =
+        std::fs::read_to_string(STATS).map_err(|source| VerifyError::ReadStats { source })?;
+    parse_stats(&text).map_err(VerifyError::Stats)
 }
 
-fn in_namespace(a4: Addrs, a6: Addrs, trusted_text: String) -> Result<Report, String> {
+fn in_namespace(a4: Addrs, a6: Addrs, trusted_text: String) -> Result<Report, VerifyError> {
     // SAFETY: unshare affects only this thread, which ends with the test.
     if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        return Err(format!(
-            "cannot create a private network namespace: {} (needs root / CAP_SYS_ADMIN)",
-            std::io::Error::last_os_error()
-        ));
+        return Err(VerifyError::Namespace(std::io::Error::last_os_error()));
     }
-    crate::peer::set_link_up("lo").map_err(|e| format!("cannot bring lo up: {e}"))?;
+    crate::peer::set_link_up("lo").map_err(VerifyError::Loopback)?;
     let (IpAddr::V4(l4), IpAddr::V6(l6)) = (a4.local, a6.local) else {
-        return Err("internal error: address families swapped".to_owned());
+        return Err(VerifyError::FamiliesSwapped);
     };
     let peer = Peer::open(
         &PeerConfig::new("toaverify0")
             .ipv4(l4, a4.prefix)
             .ipv6(l6, a6.prefix),
     )
-    .map_err(|e| format!("cannot open the test tun device: {e}"))?;
+    .map_err(VerifyError::Tun)?;
     let before = read_stats()?;
     let mut report = Report::default();
     let mut honoured = 0u64;
@@ -172,9 +286,7 @@ fn in_namespace(a4: Addrs, a6: Addrs, trusted_text: String) -> Result<Report, St
     let after = read_stats()?;
     let rose = after["syn_recv_sock_toa"].saturating_sub(before["syn_recv_sock_toa"]);
     if rose < honoured {
-        return Err(format!(
-            "syn_recv_sock_toa in {STATS} rose by {rose}, expected at least {honoured}"
-        ));
+        return Err(VerifyError::CounterFlat { rose, honoured });
     }
     report.checks.push(format!(
         "{STATS} readable; syn_recv_sock_toa rose by {rose}"
@@ -183,19 +295,21 @@ fn in_namespace(a4: Addrs, a6: Addrs, trusted_text: String) -> Result<Report, St
 }
 
 fn check_seen(
-    family: &str,
-    call: &str,
+    family: &'static str,
+    call: &'static str,
     expected: SocketAddr,
     got: SocketAddr,
-) -> Result<(), String> {
+) -> Result<(), VerifyError> {
     let got = SocketAddr::new(got.ip().to_canonical(), got.port());
     if got == expected {
         Ok(())
     } else {
-        Err(format!(
-            "{family}: {call} returned {got}, expected {expected} (the address injected with TOA{})",
-            if got.ip() == expected.ip() { "" } else { " was not applied" }
-        ))
+        Err(VerifyError::Mismatch {
+            family,
+            call,
+            expected,
+            got,
+        })
     }
 }
 
@@ -208,7 +322,7 @@ pub fn one_connection(
     port: u16,
     proxy: SocketAddr,
     client: SocketAddr,
-) -> Result<(SocketAddr, SocketAddr), String> {
+) -> Result<(SocketAddr, SocketAddr), VerifyError> {
     let bind = SocketAddr::new(local, port);
     // A fresh IPv6 address may not be usable for a moment (the device
     // becoming ready): retry until the wait is over.
@@ -222,36 +336,38 @@ pub fn one_connection(
             {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            Err(e) => return Err(format!("cannot listen on {bind}: {e}")),
+            Err(source) => return Err(VerifyError::Listen { bind, source }),
         }
     };
     listener
         .set_nonblocking(true)
-        .map_err(|e| format!("listener: {e}"))?;
+        .map_err(VerifyError::Listener)?;
     let spec = ConnectSpec::new(proxy, bind)
         .ack_options(toa_option(KIND, client))
         .payload(b"toa-install verify".to_vec())
         .close(CloseMode::Hold)
         .timeout(WAIT);
-    let conn = peer
-        .connect(&spec)
-        .map_err(|e| format!("connection {proxy} -> {bind}: {e}"))?;
+    let conn = peer.connect(&spec).map_err(|e| VerifyError::Connect {
+        proxy,
+        bind,
+        source: Box::new(e),
+    })?;
     let deadline = Instant::now() + WAIT;
     let (stream, accepted): (TcpStream, SocketAddr) = loop {
         match listener.accept() {
             Ok(pair) => break pair,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if Instant::now() >= deadline {
-                    return Err(format!("accept() on {bind}: nothing within {WAIT:?}"));
+                    return Err(VerifyError::AcceptTimeout { bind });
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
-            Err(e) => return Err(format!("accept() on {bind}: {e}")),
+            Err(source) => return Err(VerifyError::Accept { bind, source }),
         }
     };
     let peername = stream
         .peer_addr()
-        .map_err(|e| format!("getpeername() on {bind}: {e}"))?;
+        .map_err(|source| VerifyError::PeerName { bind, source })?;
     drop(stream);
     let _ = conn.abort();
     Ok((accepted, peername))
@@ -262,8 +378,8 @@ pub fn one_connection(
 pub struct NetnsVerifier;
 
 impl Verifier for NetnsVerifier {
-    fn verify(&self, trusted: Option<&[String]>) -> Result<(), String> {
-        run(trusted).map(|_| ())
+    fn verify(&self, trusted: Option<&[String]>) -> Result<(), VerifyFailure> {
+        run(trusted).map(|_| ()).map_err(Into::into)
     }
 }
 
@@ -279,12 +395,64 @@ mod tests {
             CLIENT4,
             "198.51.100.2:40000".parse().unwrap(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("203.0.113.7:51000") && e.contains("198.51.100.2:40000"),
             "{e}"
         );
         let mapped: SocketAddr = "[::ffff:203.0.113.7]:51000".parse().unwrap();
         check_seen("IPv4", "accept()", CLIENT4, mapped).unwrap();
+    }
+
+    /// The words users and the VM tests see, exactly; every case exits 8.
+    #[test]
+    fn messages_are_exact() {
+        let ignored = check_seen(
+            "IPv4",
+            "getpeername()",
+            CLIENT4,
+            "198.51.100.2:40000".parse().unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            ignored.to_string(),
+            "IPv4: getpeername() returned 198.51.100.2:40000, expected 203.0.113.7:51000 \
+             (the address injected with TOA was not applied)"
+        );
+        let port_only = check_seen(
+            "IPv4",
+            "accept()",
+            CLIENT4,
+            "203.0.113.7:1".parse().unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            port_only.to_string(),
+            "IPv4: accept() returned 203.0.113.7:1, expected 203.0.113.7:51000 \
+             (the address injected with TOA)"
+        );
+        let bind: SocketAddr = "10.0.0.1:8080".parse().unwrap();
+        assert_eq!(
+            VerifyError::AcceptTimeout { bind }.to_string(),
+            "accept() on 10.0.0.1:8080: nothing within 5s"
+        );
+        assert_eq!(
+            VerifyError::CounterFlat {
+                rose: 1,
+                honoured: 2
+            }
+            .to_string(),
+            format!("syn_recv_sock_toa in {STATS} rose by 1, expected at least 2")
+        );
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert_eq!(
+            VerifyError::NotLoaded { source: missing }.to_string(),
+            format!(
+                "cannot read {TRUSTED_PARAM} (entity not found): is toa loaded? \
+                 Next step: `toa-install` loads it"
+            )
+        );
+        assert_eq!(ignored.category(), Exit::VerifyFailed);
     }
 }

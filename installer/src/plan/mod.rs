@@ -443,15 +443,43 @@ fn finish(
     steps
 }
 
+/// Why a `--trust` value is not a network.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CidrError {
+    /// Not an address at all (a host name, a list...).
+    #[error("{text:?} is not an IPv4 or IPv6 network such as 10.0.0.0/8 or 2001:db8::/32")]
+    NotANetwork {
+        /// The value as given.
+        text: String,
+    },
+    /// An address with a prefix length out of range.
+    #[error("{text:?}: {source}")]
+    BadPrefix {
+        /// The value as given.
+        text: String,
+        /// Which lengths the family allows.
+        source: NetError,
+    },
+}
+
+impl Categorized for CidrError {
+    fn category(&self) -> Exit {
+        Exit::Usage
+    }
+}
+
 /// Checks one `--trust` value: an IPv4 or IPv6 network in CIDR notation
 /// (`10.0.0.0/8`, `2001:db8::/32`); a bare address means just that host.
-pub fn parse_cidr(text: &str) -> Result<String, String> {
+pub fn parse_cidr(text: &str) -> Result<String, CidrError> {
     match Net::parse(text) {
         Ok(Net { addr, prefix }) => Ok(format!("{addr}/{prefix}")),
-        Err(NetError::NotAnAddress) => Err(format!(
-            "{text:?} is not an IPv4 or IPv6 network such as 10.0.0.0/8 or 2001:db8::/32"
-        )),
-        Err(e @ NetError::BadPrefix { .. }) => Err(format!("{text:?}: {e}")),
+        Err(NetError::NotAnAddress) => Err(CidrError::NotANetwork {
+            text: text.to_owned(),
+        }),
+        Err(source @ NetError::BadPrefix { .. }) => Err(CidrError::BadPrefix {
+            text: text.to_owned(),
+            source,
+        }),
     }
 }
 

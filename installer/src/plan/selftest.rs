@@ -50,14 +50,29 @@ impl Net {
     }
 }
 
+/// An entry of the module's trusted list that is not a network.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("trusted list entry {item:?}: {source}")]
+pub struct TrustedEntryError {
+    /// The entry.
+    pub item: String,
+    /// Why it is not a network.
+    pub source: NetError,
+}
+
 /// Parses the module's `trusted` parameter (comma-separated, maybe a
 /// trailing newline; empty means "trust every sender").
-pub fn parse_trusted(text: &str) -> Result<Vec<Net>, String> {
+pub fn parse_trusted(text: &str) -> Result<Vec<Net>, TrustedEntryError> {
     text.trim()
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|item| Net::parse(item).map_err(|e| format!("trusted list entry {item:?}: {e}")))
+        .map(|item| {
+            Net::parse(item).map_err(|source| TrustedEntryError {
+                item: item.to_owned(),
+                source,
+            })
+        })
         .collect()
 }
 

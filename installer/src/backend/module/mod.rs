@@ -10,7 +10,7 @@ use super::Backend;
 use crate::plan::uninstall::{self, Found};
 use crate::plan::{self, Facts, Options, Plan, PlanError, State};
 use crate::system::distro::PackageManager;
-use crate::system::stats;
+use crate::system::stats::{self, CountersError};
 use crate::system::sysroot::SystemFs;
 use std::collections::BTreeMap;
 
@@ -41,7 +41,7 @@ impl Backend for ModuleBackend {
         status::gather(fs)
     }
 
-    fn counters(&self, fs: &dyn SystemFs) -> Result<BTreeMap<String, u64>, String> {
+    fn counters(&self, fs: &dyn SystemFs) -> Result<BTreeMap<String, u64>, CountersError> {
         stats::read(fs)
     }
 }

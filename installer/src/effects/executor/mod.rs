@@ -87,13 +87,11 @@ impl Categorized for ExecError {
     }
 }
 
-/// A prebuilt module could not be had. The run goes on with the plan's
-/// `fallback` steps (compiling through DKMS) when it has them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchFailure {
-    /// What went wrong and the next step.
-    pub message: String,
-}
+/// A prebuilt module could not be had: the error of the layer that fetches
+/// (the effects cannot name it), saying what went wrong and the next step.
+/// The run goes on with the plan's `fallback` steps (compiling through
+/// DKMS) when it has them.
+pub type FetchFailure = Box<dyn std::error::Error + Send + Sync>;
 
 /// Gets a checked prebuilt toa.ko onto this machine.
 pub trait Fetcher {
@@ -102,10 +100,14 @@ pub trait Fetcher {
     fn fetch(&self, step: &Step) -> Result<PathBuf, FetchFailure>;
 }
 
+/// Why the self-test failed: the error of the layer that runs it (the
+/// executor only words it into an [`ExecError`] of exit 8).
+pub type VerifyFailure = Box<dyn std::error::Error + Send + Sync>;
+
 /// The end-to-end self-test.
 pub trait Verifier {
     /// Passes when TOA reaches `accept()` and `getpeername()`.
-    fn verify(&self, trusted: Option<&[String]>) -> Result<(), String>;
+    fn verify(&self, trusted: Option<&[String]>) -> Result<(), VerifyFailure>;
 }
 
 /// What the executor needs besides [`Effects`].
@@ -150,7 +152,7 @@ pub fn execute(
     let result = match run.steps(&plan.steps, services) {
         Err(StepError::Fetch(failure)) => match &plan.fallback {
             Some(fallback) => {
-                let note = format!("{} Compiling through DKMS instead.", failure.message);
+                let note = format!("{failure} Compiling through DKMS instead.");
                 services.progress.note(&note);
                 run.warnings.push(note);
                 source = Source::Dkms;
@@ -158,10 +160,7 @@ pub fn execute(
             }
             None => Err(StepError::Failed(ExecError::new(
                 Exit::Download,
-                format!(
-                    "{} (--prebuilt-only: not compiling instead)",
-                    failure.message
-                ),
+                format!("{failure} (--prebuilt-only: not compiling instead)"),
             ))),
         },
         other => other,
@@ -182,7 +181,7 @@ pub fn execute(
         Err(e) => {
             let mut err = match e {
                 StepError::Failed(err) => err,
-                StepError::Fetch(f) => ExecError::new(Exit::Download, f.message),
+                StepError::Fetch(f) => ExecError::new(Exit::Download, f.to_string()),
             };
             err.undo_problems = run.undo(&mut *services.progress);
             err.packages_kept = packages;

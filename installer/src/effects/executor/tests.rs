@@ -23,25 +23,25 @@ const DKMS: &str = "/var/lib/dkms/toa/0.1.0";
 
 struct Verdict(Result<(), String>, AtomicUsize);
 impl Verifier for Verdict {
-    fn verify(&self, _trusted: Option<&[String]>) -> Result<(), String> {
+    fn verify(&self, _trusted: Option<&[String]>) -> Result<(), VerifyFailure> {
         self.1.fetch_add(1, Ordering::SeqCst);
-        self.0.clone()
+        self.0.clone().map_err(Into::into)
     }
 }
 fn pass() -> Verdict {
     Verdict(Ok(()), AtomicUsize::new(0))
 }
 
-struct Fetch(Result<PathBuf, FetchFailure>);
+struct Fetch(Result<PathBuf, String>);
 impl Fetcher for Fetch {
     fn fetch(&self, _step: &Step) -> Result<PathBuf, FetchFailure> {
-        self.0.clone()
+        self.0.clone().map_err(Into::into)
     }
 }
 fn no_prebuilt() -> Fetch {
-    Fetch(Err(FetchFailure {
-        message: "no prebuilt toa.ko for 6.1.0-27-amd64 (x86_64) in https://m.example".to_owned(),
-    }))
+    Fetch(Err(
+        "no prebuilt toa.ko for 6.1.0-27-amd64 (x86_64) in https://m.example".to_owned(),
+    ))
 }
 
 /// A Debian 12 image: the directories its packages own, an old

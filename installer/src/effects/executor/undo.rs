@@ -4,10 +4,53 @@
 use super::{io_error, run_reported, ExecError, Run};
 use crate::effects::host::FileData;
 use crate::effects::progress::Progress;
+use crate::effects::runner::RunError;
 use crate::layout::{MODULE, TRUSTED_PARAM, UNDO_LOG};
 use crate::plan::{timeouts, Cmd};
 use serde::{Deserialize, Serialize};
 use std::io;
+use thiserror::Error;
+
+/// One change the undo could not take back. Reported in the run's
+/// `undo_problems`, never the cause of the failure.
+#[derive(Debug, Error)]
+pub enum UndoError {
+    /// A file could not be given its previous contents.
+    #[error("cannot restore {path}: {source}")]
+    Restore {
+        /// The file.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// A file the run created could not be removed.
+    #[error("cannot remove {path}: {source}")]
+    Remove {
+        /// The file.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// A directory the run created could not be removed.
+    #[error("cannot remove the directory {path}: {source}")]
+    RemoveDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The command undoing a change failed.
+    #[error("`{line}` failed: {stderr}")]
+    Failed {
+        /// The command line.
+        line: String,
+        /// What it said.
+        stderr: String,
+    },
+    /// The command undoing a change could not be run.
+    #[error(transparent)]
+    Run(RunError),
+}
 
 /// One change made by the run, with what undoes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,17 +116,21 @@ impl Run<'_> {
         for entry in entries.iter().rev() {
             let result = match entry {
                 UndoEntry::File { path, previous } if path == TRUSTED_PARAM => match previous {
-                    Some(p) => self
-                        .fx
-                        .write_in_place(path, &p.contents)
-                        .map_err(|e| format!("cannot restore {path}: {e}")),
+                    Some(p) => self.fx.write_in_place(path, &p.contents).map_err(|source| {
+                        UndoError::Restore {
+                            path: path.clone(),
+                            source,
+                        }
+                    }),
                     None => Ok(()),
                 },
                 UndoEntry::File { path, previous } => match previous {
-                    Some(p) => self
-                        .fx
-                        .write(path, &p.contents, p.mode)
-                        .map_err(|e| format!("cannot restore {path}: {e}")),
+                    Some(p) => self.fx.write(path, &p.contents, p.mode).map_err(|source| {
+                        UndoError::Restore {
+                            path: path.clone(),
+                            source,
+                        }
+                    }),
                     None => self
                         .fx
                         .remove(path)
@@ -91,12 +138,19 @@ impl Run<'_> {
                             io::ErrorKind::NotFound => Ok(()),
                             _ => Err(e),
                         })
-                        .map_err(|e| format!("cannot remove {path}: {e}")),
+                        .map_err(|source| UndoError::Remove {
+                            path: path.clone(),
+                            source,
+                        }),
                 },
-                UndoEntry::Dir { path } => self
-                    .fx
-                    .remove_dir(path)
-                    .map_err(|e| format!("cannot remove the directory {path}: {e}")),
+                UndoEntry::Dir { path } => {
+                    self.fx
+                        .remove_dir(path)
+                        .map_err(|source| UndoError::RemoveDir {
+                            path: path.clone(),
+                            source,
+                        })
+                }
                 UndoEntry::Dkms { version } => self.undo_command(
                     &Cmd::new(
                         "dkms",
@@ -112,7 +166,7 @@ impl Run<'_> {
                 UndoEntry::Packages { .. } => Ok(()),
             };
             if let Err(problem) = result {
-                problems.push(problem);
+                problems.push(problem.to_string());
             }
         }
         problems
@@ -122,11 +176,14 @@ impl Run<'_> {
         &mut self,
         cmd: &Cmd,
         progress: &mut dyn Progress,
-    ) -> Result<(), String> {
+    ) -> Result<(), UndoError> {
         match run_reported(&mut *self.fx, cmd, progress).0 {
             Ok(out) if out.success => Ok(()),
-            Ok(out) => Err(format!("`{}` failed: {}", cmd.line(), out.stderr.trim())),
-            Err(e) => Err(e.to_string()),
+            Ok(out) => Err(UndoError::Failed {
+                line: cmd.line(),
+                stderr: out.stderr.trim().to_owned(),
+            }),
+            Err(e) => Err(UndoError::Run(e)),
         }
     }
 }

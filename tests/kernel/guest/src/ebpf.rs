@@ -67,7 +67,8 @@ pub fn load(params: &str) -> Result<(), String> {
 }
 
 fn nets(v: &str) -> Result<Vec<(std::net::IpAddr, u8)>, String> {
-    Ok(parse_trusted(v)?
+    Ok(parse_trusted(v)
+        .map_err(|e| e.to_string())?
         .into_iter()
         .map(|n| (n.addr, n.prefix))
         .collect())

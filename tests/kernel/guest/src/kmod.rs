@@ -43,7 +43,7 @@ impl Stats {
 /// Parse `/proc/net/toa_stats` with toa-install's parser, then require
 /// every counter the cases read.
 pub fn parse_stats(text: &str) -> Result<Stats, String> {
-    let m = toa_install::system::stats::parse_stats(text)?;
+    let m = toa_install::system::stats::parse_stats(text).map_err(|e| e.to_string())?;
     for n in STAT_NAMES {
         if !m.contains_key(n) {
             return Err(format!("toa_stats lacks counter {n}"));

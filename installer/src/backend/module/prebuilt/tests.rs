@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::backend::module::mirror::{archive, sha256_hex, Entry, FORMAT};
-use crate::effects::executor::{execute, Services, Verifier};
+use crate::effects::executor::{execute, Services, Verifier, VerifyFailure};
 use crate::effects::fake::FakeEffects;
 use crate::exit::Exit;
 use crate::plan::{Cmd, Plan, Source};
@@ -141,7 +141,7 @@ fn fetch_from(url: String) -> (MirrorFetcher, Result<PathBuf, FetchFailure>) {
 
 struct Pass;
 impl Verifier for Pass {
-    fn verify(&self, _: Option<&[String]>) -> Result<(), String> {
+    fn verify(&self, _: Option<&[String]>) -> Result<(), VerifyFailure> {
         Ok(())
     }
 }
@@ -209,7 +209,7 @@ fn good_archive_is_unpacked_privately_and_installed() {
 
 fn assert_falls_back(url: String, expect: &str) {
     let err = fetch_from(url.clone()).1.unwrap_err();
-    assert!(err.message.contains(expect), "{}", err.message);
+    assert!(err.to_string().contains(expect), "{err}");
     assert_eq!(install_from(url.clone(), true), Ok(Source::Dkms));
     let (code, message) = install_from(url, false).unwrap_err();
     assert_eq!(code, Exit::Download.code());
@@ -269,7 +269,7 @@ fn stalled_server_times_out_and_falls_back() {
     let start = Instant::now();
     let err = fetch_from(url.clone()).1.unwrap_err();
     assert!(start.elapsed() < Duration::from_secs(10));
-    assert!(err.message.contains("timed out"), "{}", err.message);
+    assert!(err.to_string().contains("timed out"), "{err}");
     assert_falls_back(url, "timed out");
 }
 
@@ -300,7 +300,7 @@ fn offline_directory_mirror() {
     assert!(f.client.get().is_none());
     fs::write(dir.path().join("toa.tar.gz"), &tgz[..tgz.len() - 10]).unwrap();
     let err = fetcher().fetch(&step(vec![offline])).unwrap_err();
-    assert!(err.message.contains("checksum mismatch"), "{}", err.message);
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
 }
 
 #[test]
@@ -320,7 +320,7 @@ fn unsafe_archives_are_refused() {
         builder.append(&header, &b"abc"[..]).unwrap();
         let bytes = builder.into_inner().unwrap().finish().unwrap();
         let err = unpack(&bytes, dir.path()).unwrap_err();
-        assert!(err.contains("unsafe path"), "{err}");
+        assert!(err.to_string().contains("unsafe path"), "{err}");
     }
     let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
         Vec::new(),
@@ -335,6 +335,38 @@ fn unsafe_archives_are_refused() {
     let bytes = builder.into_inner().unwrap().finish().unwrap();
     assert!(unpack(&bytes, dir.path())
         .unwrap_err()
+        .to_string()
         .contains("not a regular file"));
     assert!(fs::read_dir(dir.path()).unwrap().next().is_none());
+}
+
+/// The words the executor passes on, exactly: reasons joined in order.
+#[test]
+fn failure_messages_are_exact() {
+    let none = PrebuiltError::NoneUsable {
+        reasons: vec![
+            PrebuiltError::Status {
+                url: "https://a.example/index.json".to_owned(),
+                status: 404,
+            },
+            PrebuiltError::Unpack {
+                file: "toa.tar.gz".to_owned(),
+                source: Box::new(PrebuiltError::NoModule),
+            },
+        ],
+    };
+    assert_eq!(
+        none.to_string(),
+        "no usable prebuilt module: https://a.example/index.json answered HTTP 404; \
+         toa.tar.gz: the archive holds no toa.ko."
+    );
+    assert_eq!(
+        PrebuiltError::Https {
+            why: "no CA certificates".to_owned()
+        }
+        .to_string(),
+        "cannot set up HTTPS (no CA certificates). Next step: install the CA certificates \
+         (the ca-certificates package), or copy the mirror here and pass --offline DIR"
+    );
+    assert_eq!(none.category(), Exit::Download);
 }
