@@ -6,7 +6,7 @@ use crate::system::sysroot::SystemFs;
 
 /// Loaded modules, one per line, the name first.
 const PROC_MODULES: &str = "/proc/modules";
-/// Registered kprobes (debugfs), `address type symbol+offset [module]`.
+/// Registered kprobes (debugfs), `address type symbol+offset [module] [flags]`.
 const KPROBES_LIST: &str = "/sys/kernel/debug/kprobes/list";
 /// 1 once module loading has been switched off until the next boot.
 const MODULES_DISABLED: &str = "/proc/sys/kernel/modules_disabled";
@@ -22,34 +22,32 @@ const HOOKED: [&str; 3] = [
 /// (`toa_vendor`, `ctoa`) or hooking the functions toa hooks.
 pub fn other_toa_modules(fs: &dyn SystemFs) -> Vec<String> {
     let mut found = Vec::new();
-    if let Ok(text) = fs.read_to_string(PROC_MODULES) {
-        for name in text.lines().filter_map(|l| l.split_whitespace().next()) {
-            if name != MODULE && name.to_ascii_lowercase().contains("toa") {
-                found.push(format!("module `{name}` is loaded (its name says TOA)"));
-            }
+    let modules = fs.read_to_string(PROC_MODULES).unwrap_or_default();
+    let loaded: Vec<&str> = modules
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for name in &loaded {
+        if *name != MODULE && name.to_ascii_lowercase().contains("toa") {
+            found.push(format!("module `{name}` is loaded (its name says TOA)"));
         }
     }
+    // The kprobes list names no owner (its brackets are the probed symbol's
+    // module and flags such as [FTRACE]), so count: toa registers one probe
+    // on each hooked function, and any beyond that belongs to someone else.
+    let ours = usize::from(loaded.contains(&MODULE));
     if let Ok(text) = fs.read_to_string(KPROBES_LIST) {
-        for line in text.lines() {
-            let Some(owner) = line
-                .rsplit_once('[')
-                .and_then(|(_, rest)| rest.split_once(']'))
-                .map(|(m, _)| m)
-            else {
-                continue;
-            };
-            let Some(symbol) = line
-                .split_whitespace()
-                .nth(2)
-                .and_then(|s| s.split('+').next())
-            else {
-                continue;
-            };
-            if owner != MODULE && HOOKED.contains(&symbol) {
-                let text = format!("module `{owner}` hooks {symbol}, as toa does");
-                if !found.contains(&text) {
-                    found.push(text);
-                }
+        for symbol in HOOKED {
+            let probes = text
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(2))
+                .filter(|s| s.split('+').next() == Some(symbol))
+                .count();
+            if probes > ours {
+                found.push(format!(
+                    "{} probe(s) on {symbol}, {ours} of them toa's: another module hooks it, as toa does",
+                    probes
+                ));
             }
         }
     }
@@ -70,6 +68,12 @@ mod tests {
 
     #[test]
     fn finds_other_toa_modules_by_name_and_by_hooks() {
+        // toa loaded with its three probes (as a 6.1 kernel lists them, with
+        // the [FTRACE] flag), plus a second module probing tcp_v4_syn_recv_sock.
+        let probes = "ffffffff81a0  r  tcp_v4_syn_recv_sock+0x0    [FTRACE]\n\
+                      ffffffff81b0  r  tcp_v6_syn_recv_sock+0x0    [FTRACE]\n\
+                      ffffffff81c0  k  inet_sock_destruct+0x0    [FTRACE]\n\
+                      ffffffff81c0  k  do_sys_open+0x0    [FTRACE]\n";
         let fs = MemFs::new()
             .with(
                 PROC_MODULES,
@@ -77,19 +81,23 @@ mod tests {
             )
             .with(
                 KPROBES_LIST,
-                "ffffffff81a0  r  tcp_v4_syn_recv_sock+0x0    [toa]\n\
-                 ffffffff81a0  k  tcp_v4_syn_recv_sock+0x0    [vtoa]\n\
-                 ffffffff81b0  k  tcp_v6_syn_recv_sock+0x0    [vtoa]\n\
-                 ffffffff81c0  k  do_sys_open+0x0    [tracer]\n",
+                format!("{probes}ffffffff81a0  k  tcp_v4_syn_recv_sock+0x0    [FTRACE]\n"),
             );
         assert_eq!(
             other_toa_modules(&fs),
             [
                 "module `toa_vendor` is loaded (its name says TOA)",
-                "module `vtoa` hooks tcp_v4_syn_recv_sock, as toa does",
-                "module `vtoa` hooks tcp_v6_syn_recv_sock, as toa does",
+                "2 probe(s) on tcp_v4_syn_recv_sock, 1 of them toa's: another module hooks it, as toa does",
             ]
         );
+        // toa alone: its own probes are no conflict.
+        let alone = MemFs::new()
+            .with(PROC_MODULES, "toa 16384 0 - Live 0x0\n")
+            .with(KPROBES_LIST, probes);
+        assert!(other_toa_modules(&alone).is_empty());
+        // toa not loaded: every probe on those functions is someone else's.
+        let foreign = MemFs::new().with(KPROBES_LIST, probes);
+        assert_eq!(other_toa_modules(&foreign).len(), 3);
         assert!(other_toa_modules(&MemFs::new()).is_empty());
     }
 
