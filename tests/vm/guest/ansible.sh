@@ -15,7 +15,7 @@ ip link set dev "$nic" up
 ip addr add 10.0.2.15/24 dev "$nic"
 ip route add default via 10.0.2.2
 systemctl start ssh.service || { systemctl status ssh.service; exit 1; }
-echo "ssh target ready on $nic; kernel $(uname -r); cmdline $(cat /proc/cmdline)"
+echo "TOAVM: ssh target ready on $nic; kernel $(uname -r); cmdline $(cat /proc/cmdline)"
 : >"$SHARE/ready"
 while [ ! -e "$SHARE/stop" ]; do
 	sleep 1
