@@ -11,19 +11,9 @@ use std::time::{Duration, Instant};
 use crate::ebpf;
 use crate::net::errname;
 
-/// Counter names, in the order of `TOA_STAT_NAMES` (uapi/toa.h).
-pub const STAT_NAMES: [&str; 10] = [
-    "syn_recv_sock_toa",
-    "syn_recv_sock_no_toa",
-    "syn_recv_sock_untrusted",
-    "toa_malformed",
-    "getname_toa_ok",
-    "getname_toa_mismatch",
-    "getname_toa_empty",
-    "ip6_address_alloc",
-    "ip6_address_free",
-    "hook_missed",
-];
+/// Counter names, in the order of `TOA_STAT_NAMES` (uapi/toa.h): the one
+/// list both backends share.
+pub use toa_ebpf::STAT_NAMES;
 
 const STATS: &str = "/proc/net/toa_stats";
 const TRUSTED: &str = "/sys/module/toa/parameters/trusted";
