@@ -55,10 +55,19 @@ pub struct InstallArgs {
     pub offline: Option<PathBuf>,
 
     /// Honour TOA only from senders in this network (your proxies, e.g.
-    /// 10.0.0.0/8); repeatable. Written to /etc/modprobe.d/toa.conf and
-    /// applied to the loaded module. Without it the current list is kept.
+    /// 10.0.0.0/8); repeatable. Applied live (the module's parameter, the
+    /// eBPF backend's trie) and kept for boot (/etc/modprobe.d/toa.conf,
+    /// toa-ebpf.service). Without it the current list is kept.
     #[arg(long = "trust", value_name = "CIDR")]
     pub trust: Vec<String>,
+
+    /// How TOA gets into the kernel: `module` (the toa kernel module,
+    /// prebuilt or compiled), `ebpf` (programs built into toa-install: no
+    /// module, headers or compiler; Linux 5.10+ with cgroup v2), or `auto`:
+    /// the module where it can be fetched or built and loaded, else eBPF,
+    /// with one line saying why. The two never run at once (exit 12).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: crate::commands::install::Choice,
 
     /// Print the exact plan (packages, commands, files) and change nothing.
     /// Does not need root; works with --root and --kernel-release.
@@ -170,6 +179,11 @@ pub enum Command {
     /// fails; a run stopped part way is finished by running it again.
     Uninstall(UninstallArgs),
 
+    /// Attach the eBPF backend (or, attached, set its trusted networks).
+    /// toa-ebpf.service runs it at boot; to install, use `toa-install
+    /// --backend ebpf`. Needs root. Exits 12 when toa's module is loaded.
+    Attach(AttachArgs),
+
     /// Prebuilt mirrors, for operators hosting their own.
     #[command(subcommand)]
     Mirror(MirrorCommand),
@@ -191,6 +205,15 @@ pub struct UninstallArgs {
     /// scripts that always pass it).
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+/// `toa-install attach`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct AttachArgs {
+    /// Honour TOA only from senders in this network; repeatable. None:
+    /// every sender.
+    #[arg(long = "trust", value_name = "CIDR")]
+    pub trust: Vec<String>,
 }
 
 /// `toa-install doctor`.
@@ -306,6 +329,7 @@ pub fn run(cli: &Cli) -> Exit {
             };
             commands::uninstall::main(&output, kernel_release, &request)
         }
+        Some(Command::Attach(args)) => commands::attach::main(&output, &args.trust),
         Some(Command::Mirror(MirrorCommand::Build {
             kernel_trees,
             out,
@@ -333,6 +357,7 @@ fn install_request(global: &GlobalArgs, install: &InstallArgs) -> commands::inst
         root: global.root.clone(),
         kernel_release: global.kernel_release.clone(),
         quiet: global.quiet || global.json,
+        backend: install.backend,
     }
 }
 

@@ -18,6 +18,11 @@ macro_rules! state_dir {
         "/var/lib/toa-install"
     };
 }
+macro_rules! systemd_units {
+    () => {
+        "/etc/systemd/system"
+    };
+}
 macro_rules! dkms_root {
     () => {
         "/var/lib/dkms"
@@ -45,6 +50,26 @@ pub const MODPROBE_CONF: &str = "/etc/modprobe.d/toa.conf";
 /// Where boot-time loading is configured, read by `systemd-modules-load`
 /// (every supported distribution boots with systemd).
 pub const AUTOLOAD_CONF: &str = "/etc/modules-load.d/toa.conf";
+
+/// The eBPF backend's unit, which attaches the programs again at boot
+/// (bpffs does not outlive a boot).
+pub const EBPF_UNIT_NAME: &str = "toa-ebpf.service";
+/// Its file.
+pub const EBPF_UNIT: &str = concat!(systemd_units!(), "/toa-ebpf.service");
+/// The link `systemctl enable` makes for it (`WantedBy=multi-user.target`).
+pub const EBPF_UNIT_WANTED: &str = concat!(
+    systemd_units!(),
+    "/multi-user.target.wants/toa-ebpf.service"
+);
+/// Present when the host booted with systemd.
+pub const SYSTEMD_RUNNING: &str = "/run/systemd/system";
+/// Where the unit runs toa-install from: a copy of the installing binary,
+/// because `curl | sh` runs toa-install from a temporary directory.
+pub const EBPF_LOADER_DIR: &str = "/usr/local/lib/toa";
+/// The copy itself.
+pub const EBPF_LOADER: &str = "/usr/local/lib/toa/toa-install";
+/// Where the eBPF backend pins its programs, maps and links.
+pub const EBPF_PIN_DIR: &str = toa_ebpf::PIN_DIR;
 
 /// Where toa-install keeps its state file and undo log.
 pub const STATE_DIR: &str = state_dir!();
@@ -84,5 +109,7 @@ mod tests {
         assert_eq!(DKMS_TREE, "/var/lib/dkms/toa");
         assert_eq!(DKMS_MOK_KEY, "/var/lib/dkms/mok.pub");
         assert!(TOA_SYSFS.ends_with(MODULE) && DKMS_TREE.ends_with(MODULE));
+        assert!(EBPF_UNIT.ends_with(EBPF_UNIT_NAME) && EBPF_UNIT_WANTED.ends_with(EBPF_UNIT_NAME));
+        assert!(EBPF_LOADER.starts_with(EBPF_LOADER_DIR));
     }
 }

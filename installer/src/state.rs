@@ -13,6 +13,8 @@ pub enum Source {
     Prebuilt,
     /// Compiled on this host through DKMS.
     Dkms,
+    /// No module: the eBPF programs built into toa-install.
+    Ebpf,
 }
 
 impl Source {
@@ -22,6 +24,37 @@ impl Source {
             Source::Installed => "installed",
             Source::Prebuilt => "prebuilt",
             Source::Dkms => "dkms",
+            Source::Ebpf => "ebpf",
+        }
+    }
+}
+
+impl Source {
+    /// The backend this source belongs to.
+    pub const fn backend(self) -> Kind {
+        match self {
+            Source::Ebpf => Kind::Ebpf,
+            Source::Installed | Source::Prebuilt | Source::Dkms => Kind::Module,
+        }
+    }
+}
+
+/// Which backend gets TOA into the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// The kernel module.
+    Module,
+    /// The eBPF programs.
+    Ebpf,
+}
+
+impl Kind {
+    /// Its name on the command line and in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Module => "module",
+            Kind::Ebpf => "ebpf",
         }
     }
 }
@@ -49,7 +82,12 @@ mod tests {
 
     #[test]
     fn names_match_the_serialized_form() {
-        for s in [Source::Installed, Source::Prebuilt, Source::Dkms] {
+        for s in [
+            Source::Installed,
+            Source::Prebuilt,
+            Source::Dkms,
+            Source::Ebpf,
+        ] {
             assert_eq!(
                 serde_json::to_string(&s).unwrap(),
                 format!("\"{}\"", s.name())

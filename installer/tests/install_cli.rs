@@ -107,7 +107,7 @@ fn dry_run_prints_each_distros_plan_and_changes_nothing() {
 fn dry_run_on_sles_with_the_gate_closed_is_exit_8() {
     let out = Command::cargo_bin("toa-install")
         .unwrap()
-        .args(["--dry-run", "--root"])
+        .args(["--dry-run", "--backend", "module", "--root"])
         .arg(fixture("sles-15-sp5"))
         .args(["--kernel-release", "5.14.21-150500.55.39-default"])
         .output()
@@ -115,6 +115,29 @@ fn dry_run_on_sles_with_the_gate_closed_is_exit_8() {
     assert_eq!(out.status.code(), Some(8));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("allow_unsupported_modules"), "{stderr}");
+}
+
+#[test]
+fn dry_run_auto_falls_back_to_ebpf_with_the_reason() {
+    let out = Command::cargo_bin("toa-install")
+        .unwrap()
+        .args(["--dry-run", "--json", "--trust", "10.0.0.0/8", "--root"])
+        .arg(fixture("sles-15-sp5"))
+        .args(["--kernel-release", "5.14.21-150500.55.39-default"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["backend"], "ebpf", "{doc:#}");
+    assert_eq!(doc["source"], "ebpf", "{doc:#}");
+    let warnings = doc["warnings"].to_string();
+    assert!(
+        warnings.contains("the kernel module cannot be used here (SUSE refuses modules"),
+        "{warnings}"
+    );
+    let steps = doc["steps"].to_string();
+    assert!(steps.contains("attach the eBPF programs"), "{steps}");
+    assert!(steps.contains("10.0.0.0/8"), "{steps}");
 }
 
 #[test]

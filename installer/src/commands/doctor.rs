@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::backend::module::ModuleBackend;
-use crate::backend::Backend as _;
+use crate::backend::{self as backends, Kind};
 use crate::commands::report::Output;
 use crate::effects::host::RealHost;
 use crate::exit::{Categorized, Exit};
@@ -68,7 +67,8 @@ fn kinds(fs: &dyn SystemFs) -> Vec<u8> {
 
 /// Looks, watches, and diagnoses.
 pub fn run(fs: &dyn SystemFs, host: &dyn Host, req: &Request) -> Result<Report, DoctorError> {
-    let backend = ModuleBackend;
+    let kind = backends::current(fs);
+    let backend = kind.backend();
     let status = backend.status(fs);
     let counters = || backend.counters(fs).unwrap_or_else(|_| BTreeMap::new());
     let before = counters();
@@ -100,11 +100,14 @@ pub fn run(fs: &dyn SystemFs, host: &dyn Host, req: &Request) -> Result<Report, 
     };
     let facts = Facts {
         backend: status.loaded.then(|| Backend {
-            name: "module".to_owned(),
+            name: kind.name().to_owned(),
             version: status.version.clone(),
         }),
         trusted: status.trusted.clone(),
-        kinds: kinds(fs),
+        kinds: match kind {
+            Kind::Module => kinds(fs),
+            Kind::Ebpf => toa_ebpf::kinds().unwrap_or_default(),
+        },
         counters_before: before,
         counters_after: counters(),
         foreign,

@@ -2,9 +2,10 @@
 //! `--dry-run`) carry the plan out with the real effects, the mirror
 //! fetcher and the namespace self-test.
 
+use crate::backend::ebpf::EbpfBackend;
 use crate::backend::module::prebuilt::MirrorFetcher;
 use crate::backend::module::ModuleBackend;
-use crate::backend::Backend;
+use crate::backend::{Backend, Kind};
 use crate::commands::facts::{self, HostFacts, Target};
 use crate::commands::report::{Ending, ErrorDoc, Output};
 use crate::commands::verify::NetnsVerifier;
@@ -14,8 +15,9 @@ use crate::effects::host::RealHost;
 use crate::effects::lock::{require_root, RunLock};
 use crate::effects::progress::{Display, Progress};
 use crate::exit::{Categorized, Exit};
-use crate::layout::LOCK_FILE;
+use crate::layout::{LOCK_FILE, SYSTEMD_RUNNING};
 use crate::plan::{self, CidrError, Facts, MirrorSource, Options, Plan, State};
+use crate::system::ebpf::{EbpfFacts, Support};
 use crate::system::installed::Owner;
 use crate::system::security::OurModule;
 use crate::system::sysroot::{open_root, CommandOutput, Host, Uname};
@@ -44,6 +46,8 @@ pub struct Request {
     pub kernel_release: Option<String>,
     /// Print less.
     pub quiet: bool,
+    /// `--backend`.
+    pub backend: Choice,
 }
 
 /// How an `install` run ended, ready to print.
@@ -51,6 +55,8 @@ pub struct Request {
 pub struct Document {
     /// Whether anything changed.
     pub changed: bool,
+    /// The backend installed (`null` when no plan was made).
+    pub backend: Option<Kind>,
     /// `installed`, `prebuilt` or `dkms` (`null` when no plan was made).
     pub source: Option<plan::Source>,
     /// The steps carried out (with `--dry-run`: the steps that would be).
@@ -89,6 +95,7 @@ impl Document {
     fn failed(exit: Exit, message: String) -> Document {
         Document {
             changed: false,
+            backend: None,
             source: None,
             steps: Vec::new(),
             warnings: Vec::new(),
@@ -170,6 +177,46 @@ pub fn check_request(req: &Request) -> Result<Options, RequestError> {
     })
 }
 
+/// Which backend `install` uses (`--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Choice {
+    /// The module where it can be fetched or built and loaded; otherwise
+    /// the eBPF backend, with one line saying why.
+    #[default]
+    Auto,
+    /// The kernel module only.
+    Module,
+    /// The eBPF backend only.
+    Ebpf,
+}
+
+/// Whether a failure of the module backend is one the eBPF backend does not
+/// have: no headers, no build, a refused or failed load.
+fn ebpf_avoids(category: Exit) -> bool {
+    matches!(
+        category,
+        Exit::HeadersUnavailable
+            | Exit::Download
+            | Exit::BuildFailed
+            | Exit::LoadRefused
+            | Exit::LoadFailed
+    )
+}
+
+/// The first sentence of a message, for the one line saying why.
+fn first_sentence(message: &str) -> &str {
+    let line = message.lines().next().unwrap_or_default();
+    line.split_once(". ").map_or(line, |(s, _)| s)
+}
+
+/// The line saying why auto chose the eBPF backend.
+fn fallback_note(module_error: &str) -> String {
+    format!(
+        "the kernel module cannot be used here ({}): using the eBPF backend instead",
+        first_sentence(module_error)
+    )
+}
+
 /// Runs `install`; `progress` hears of each step and each external command
 /// as it runs.
 pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Document {
@@ -217,11 +264,37 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     };
     let facts = Facts::new(&distro, kernel, security);
     let root_text = req.root.as_ref().map(|r| r.display().to_string());
-    let state = State::read(&fs, &host, &facts, root_text.as_deref());
-    let plan = match ModuleBackend.plan_install(&facts, &options, &state) {
+    let mut state = State::read(&fs, &host, &facts, root_text.as_deref());
+    // A trial load of the programs needs root (and the running kernel).
+    state.ebpf = EbpfFacts::read(&fs, live, live && euid_is_root);
+    let ebpf_plan = || EbpfBackend.plan_install(&facts, &options, &state);
+    let mut notes = Vec::new();
+    let planned = match req.backend {
+        Choice::Module => ModuleBackend.plan_install(&facts, &options, &state),
+        Choice::Ebpf => ebpf_plan(),
+        // The backend in place stays; else the module, else eBPF.
+        Choice::Auto if state.ebpf.pinned => ebpf_plan(),
+        Choice::Auto => match ModuleBackend.plan_install(&facts, &options, &state) {
+            Err(e) if ebpf_avoids(e.category()) => match ebpf_plan() {
+                Ok(p) => {
+                    notes.push(fallback_note(&e.to_string()));
+                    Ok(p)
+                }
+                Err(ebpf) => {
+                    return Document::failed(
+                        e.category(),
+                        format!("{e}\n(the eBPF backend cannot be used either: {ebpf})"),
+                    )
+                }
+            },
+            other => other,
+        },
+    };
+    let plan = match planned {
         Ok(p) => p,
         Err(e) => return Document::failed(e.category(), e.to_string()),
     };
+    let module = plan.source != plan::Source::Ebpf;
     // A DKMS build needs the kernel's headers: say up front when its
     // package is unlikely to be found (SPEC: detected up front), so a failure to install
     // it comes with the reason.
@@ -234,13 +307,22 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     // TOA module, or ours with its state file lost) is replaced: say so.
     let mut up_front = headers.clone();
     up_front.extend(match &state.installed {
-        Owner::Unaccounted { path } if !plan.changes_nothing() => vec![format!(
+        Owner::Unaccounted { path } if module && !plan.changes_nothing() => vec![format!(
             "{path} was there, installed neither by DKMS nor by toa-install; this run installs \
              toa's own module, which replaces it or, from DKMS's updates/ directory, takes \
              precedence over it"
         )],
         _ => Vec::new(),
     });
+    up_front.extend(notes);
+    if !module && !state.ebpf.systemd && !plan.changes_nothing() {
+        up_front.push(
+            "this host does not run systemd, so nothing attaches toa's eBPF programs again \
+             after a reboot. Next step: run `toa-install attach` (with the same --trust) from the \
+             boot scripts"
+                .to_owned(),
+        );
+    }
     // A system known only through ID_LIKE: say which family was assumed.
     up_front.splice(0..0, distro.assumed.clone());
     let planning = StepTiming {
@@ -249,8 +331,18 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
         external_millis: millis(host.spent.get()),
     };
     if req.dry_run {
+        if module && req.backend == Choice::Auto && !plan.changes_nothing() {
+            up_front.push(match &state.ebpf.support {
+                Support::Missing(_) => "if the module cannot be built or loaded, the run fails: \
+                                        this kernel cannot run the eBPF backend either"
+                    .to_owned(),
+                _ => "if the module cannot be built or loaded, the eBPF backend is used instead"
+                    .to_owned(),
+            });
+        }
         return Document {
             changed: false,
+            backend: Some(plan.backend()),
             source: Some(plan.source),
             steps: plan.steps.iter().map(|s| s.summary()).collect(),
             warnings: up_front,
@@ -274,7 +366,38 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
         trusted: options.trust.clone(),
         progress,
     };
-    match execute(&plan, &mut fx, &mut services) {
+    let mut result = execute(&plan, &mut fx, &mut services);
+    let mut kept = Vec::new();
+    let mut ran = plan.backend();
+    // The module failed where eBPF would not, and the host is as it was:
+    // auto goes on with eBPF.
+    if let Err(e) = &result {
+        if module
+            && req.backend == Choice::Auto
+            && ebpf_avoids(e.category)
+            && e.undo_problems.is_empty()
+        {
+            let note = fallback_note(&e.message);
+            match EbpfBackend.plan_install(&facts, &options, &state) {
+                Ok(ebpf) => {
+                    services.progress.note(&note);
+                    up_front.push(note);
+                    kept.clone_from(&e.packages_kept);
+                    ran = ebpf.backend();
+                    result = execute(&ebpf, &mut fx, &mut services);
+                }
+                Err(ebpf) => {
+                    if let Err(e) = &mut result {
+                        e.message = format!(
+                            "{}\n(the eBPF backend cannot be used either: {ebpf})",
+                            e.message
+                        );
+                    }
+                }
+            }
+        }
+    }
+    match result {
         Ok(Outcome {
             changed,
             source,
@@ -284,12 +407,13 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
             timings,
         }) => Document {
             changed,
+            backend: Some(ran),
             source: Some(source),
             steps,
             warnings: up_front.into_iter().chain(warnings).collect(),
             error: None,
             plan: None,
-            packages_installed,
+            packages_installed: kept.into_iter().chain(packages_installed).collect(),
             timings: Some({
                 let mut steps = vec![planning];
                 steps.extend(timings);
@@ -302,6 +426,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
         },
         Err(e) => Document {
             changed: false,
+            backend: Some(ran),
             source: Some(plan.source),
             steps: Vec::new(),
             warnings: headers,
@@ -310,7 +435,7 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
                 ..ErrorDoc::new(e.category, e.message)
             }),
             plan: None,
-            packages_installed: e.packages_kept,
+            packages_installed: kept.into_iter().chain(e.packages_kept).collect(),
             timings: None,
         },
     }
@@ -347,10 +472,17 @@ pub fn main(output: &Output, req: &Request) -> Exit {
     let mut progress = output.reporter(req.dry_run);
     let doc = run(req, super::euid_is_root(), &mut progress);
     drop(progress);
-    let done = if doc.changed {
-        "toa is installed, loaded, verified and set to load at boot."
-    } else {
-        "toa is already installed and loaded: nothing changed."
+    let done = match (doc.backend, doc.changed) {
+        (Some(Kind::Ebpf), true) if !Path::new(SYSTEMD_RUNNING).exists() => {
+            "toa's eBPF backend is attached and verified (nothing attaches it at boot: see the \
+             warning)."
+        }
+        (Some(Kind::Ebpf), true) => {
+            "toa's eBPF backend is attached, verified and set to attach at boot."
+        }
+        (Some(Kind::Ebpf), false) => "toa's eBPF backend is already attached: nothing changed.",
+        (_, true) => "toa is installed, loaded, verified and set to load at boot.",
+        (_, false) => "toa is already installed and loaded: nothing changed.",
     };
     let ending = Ending {
         plan: doc.plan.as_ref().map(Plan::render),

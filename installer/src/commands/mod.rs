@@ -2,6 +2,7 @@
 //! ask the plan, run it through the effects, report. Each has a `main`
 //! that `cli` calls with the parsed request; [`report`] prints the ending.
 
+pub mod attach;
 pub mod detect;
 pub mod doctor;
 pub mod facts;

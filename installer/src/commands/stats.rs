@@ -7,11 +7,11 @@ use std::path::Path;
 
 use thiserror::Error;
 
-use crate::backend::module::ModuleBackend;
-use crate::backend::Backend as _;
+use crate::backend::{self, Kind};
 use crate::commands::report::Output;
 use crate::exit::{Categorized, Exit};
 use crate::layout::STATS;
+use crate::system::ebpf::EbpfError;
 use crate::system::stats::CountersError;
 use crate::system::sysroot::{RootFs, SystemFs};
 
@@ -53,19 +53,24 @@ impl Categorized for StatsError {
 
 /// The counters of the active backend in `format`.
 pub fn render(fs: &dyn SystemFs, format: Format) -> Result<String, StatsError> {
-    let backend = ModuleBackend;
+    let kind = backend::current(fs);
+    let backend = kind.backend();
     let status = backend.status(fs);
     if !status.loaded {
         return Err(StatsError::NotLoaded);
     }
     match format {
-        Format::Proc => fs
+        Format::Proc if kind == Kind::Module => fs
             .read_to_string(STATS)
             .map_err(|e| StatsError::Read(e.into())),
+        // The same layout, from the per-CPU counter map.
+        Format::Proc => toa_ebpf::counters()
+            .map(|c| c.to_string())
+            .map_err(|e| StatsError::Read(EbpfError::from(e).into())),
         Format::Prometheus => {
             let counters = backend.counters(fs).map_err(StatsError::Read)?;
             let info = metrics::Info {
-                backend: "module".to_owned(),
+                backend: kind.name().to_owned(),
                 version: status.version.unwrap_or_else(|| "unknown".to_owned()),
                 trusted_entries: status.trusted.len(),
             };

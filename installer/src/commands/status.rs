@@ -1,8 +1,7 @@
 //! `toa-install status`: is toa loaded, which version, how it was
 //! installed, whether it loads at boot, whom it trusts, and its counters.
 
-use crate::backend::module::ModuleBackend;
-use crate::backend::{Backend, Status};
+use crate::backend::{self, Status};
 use crate::commands::report::Output;
 use crate::exit::Exit;
 use crate::system::sysroot::{RootFs, SystemFs};
@@ -12,7 +11,7 @@ pub use crate::backend::module::status::render_text;
 
 /// The status of the installed backend.
 pub fn gather(fs: &dyn SystemFs) -> Status {
-    ModuleBackend.status(fs)
+    backend::current(fs).backend().status(fs)
 }
 
 /// `toa-install status`: prints the running system's status.

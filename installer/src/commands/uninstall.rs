@@ -16,7 +16,7 @@ use crate::effects::lock::{require_root, RunLock};
 use crate::effects::progress::Progress;
 use crate::effects::Effects;
 use crate::exit::{Categorized, Exit};
-use crate::layout::{DKMS_TREE, MODULE};
+use crate::layout::{DKMS_TREE, EBPF_PIN_DIR, MODULE};
 use crate::plan::uninstall::{Found, Options, Plan, Step};
 use crate::plan::{timeouts, Cmd};
 use crate::system::sysroot::open_root;
@@ -137,6 +137,27 @@ pub fn execute(
             }
             Step::RemoveTree { path, .. } => {
                 ignore_missing(fx.remove_tree(path)).map_err(|e| file_error(path, e))?;
+            }
+            Step::Systemctl { cmd, .. } => {
+                let out = run(fx, progress, cmd, Exit::PersistFailed)?;
+                if !out.success {
+                    return Err(ExecError::new(
+                        Exit::PersistFailed,
+                        format!("`{}` failed:\n{}", cmd.line(), out.tail(20)),
+                    ));
+                }
+            }
+            Step::DetachEbpf => {
+                fx.ebpf_detach().map_err(|e| {
+                    ExecError::new(
+                        e.category(),
+                        format!(
+                            "cannot detach the eBPF backend: {e}. Next step: remove \
+                             {EBPF_PIN_DIR} by hand (`rm -r {EBPF_PIN_DIR}`), then run toa-install \
+                             uninstall again"
+                        ),
+                    )
+                })?;
             }
             Step::DkmsRemove { cmd, .. } => {
                 let out = run(fx, progress, cmd, Exit::BuildFailed)?;

@@ -17,13 +17,16 @@
 //! which is global; for it the test checks instead that the option is
 //! (correctly) ignored, and says so.
 
+use crate::backend::{self, Kind};
 use crate::commands::report::{Output, Problem};
 use crate::effects::executor::{Verifier, VerifyFailure};
 use crate::exit::{Categorized, Exit};
 use crate::layout::{STATS, TRUSTED_PARAM};
 use crate::peer::{toa_option, CloseMode, ConnectSpec, Peer, PeerConfig, PeerError};
 use crate::plan::selftest::{choose, parse_trusted, Addrs, TrustedEntryError};
+use crate::system::ebpf::{format_nets, EbpfError};
 use crate::system::stats::{parse_stats, CountersError};
+use crate::system::sysroot::RootFs;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -63,6 +66,9 @@ pub enum VerifyError {
         /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The eBPF backend's trusted networks could not be read.
+    #[error("cannot read the eBPF backend's trusted networks: {0}")]
+    EbpfTrusted(EbpfError),
     /// The module's trusted list does not parse.
     #[error(transparent)]
     Trusted(TrustedEntryError),
@@ -94,8 +100,10 @@ pub enum VerifyError {
     #[error("cannot open the test tun device: {0}")]
     Tun(PeerError),
     /// `syn_recv_sock_toa` did not count every honoured TOA.
-    #[error("syn_recv_sock_toa in {path} rose by {rose}, expected at least {honoured}", path = STATS)]
+    #[error("syn_recv_sock_toa in {counters} rose by {rose}, expected at least {honoured}")]
     CounterFlat {
+        /// Where the counters were read.
+        counters: &'static str,
         /// By how much it rose.
         rose: u64,
         /// How many connections carried an honoured TOA.
@@ -219,32 +227,53 @@ pub fn main(output: &Output, root: Option<&Path>, kernel_release: Option<&str>) 
     }
 }
 
-/// Runs the self-test against the live module, reading its trusted list
-/// from sysfs (or taking `trusted` when sysfs has none).
+/// Where the eBPF backend's counters are, in messages.
+const EBPF_COUNTERS: &str = "the eBPF backend's counters (toa-install stats)";
+
+/// Runs the self-test against the active backend, reading its trusted list
+/// from the module's sysfs or the eBPF backend's maps (or taking `trusted`
+/// when the module has none in sysfs).
 pub fn run(trusted: Option<&[String]>) -> Result<Report, VerifyError> {
-    let text = match std::fs::read_to_string(TRUSTED_PARAM) {
-        Ok(t) => t,
-        Err(e) => match trusted {
-            Some(list) => list.join(","),
-            None => return Err(VerifyError::NotLoaded { source: e }),
+    let kind = backend::active(&RootFs::host()).unwrap_or(Kind::Module);
+    let text = match kind {
+        Kind::Ebpf => toa_ebpf::trusted()
+            .map(|n| format_nets(&n).join(","))
+            .map_err(|e| VerifyError::EbpfTrusted(e.into()))?,
+        Kind::Module => match std::fs::read_to_string(TRUSTED_PARAM) {
+            Ok(t) => t,
+            Err(e) => match trusted {
+                Some(list) => list.join(","),
+                None => return Err(VerifyError::NotLoaded { source: e }),
+            },
         },
     };
     let nets = parse_trusted(&text).map_err(VerifyError::Trusted)?;
     let (a4, a6) = choose(&nets);
     let handle = std::thread::Builder::new()
         .name("toa-verify".to_owned())
-        .spawn(move || in_namespace(a4, a6, text.trim().to_owned()))
+        .spawn(move || in_namespace(kind, a4, a6, text.trim().to_owned()))
         .map_err(VerifyError::Thread)?;
     handle.join().map_err(|_| VerifyError::Panicked)?
 }
 
-fn read_stats() -> Result<BTreeMap<String, u64>, VerifyError> {
+fn read_stats(kind: Kind) -> Result<BTreeMap<String, u64>, VerifyError> {
+    if kind == Kind::Ebpf {
+        return kind
+            .backend()
+            .counters(&RootFs::host())
+            .map_err(VerifyError::Stats);
+    }
     let text =
         std::fs::read_to_string(STATS).map_err(|source| VerifyError::ReadStats { source })?;
     parse_stats(&text).map_err(VerifyError::Stats)
 }
 
-fn in_namespace(a4: Addrs, a6: Addrs, trusted_text: String) -> Result<Report, VerifyError> {
+fn in_namespace(
+    kind: Kind,
+    a4: Addrs,
+    a6: Addrs,
+    trusted_text: String,
+) -> Result<Report, VerifyError> {
     // SAFETY: unshare affects only this thread, which ends with the test.
     if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
         return Err(VerifyError::Namespace(std::io::Error::last_os_error()));
@@ -259,7 +288,7 @@ fn in_namespace(a4: Addrs, a6: Addrs, trusted_text: String) -> Result<Report, Ve
             .ipv6(l6, a6.prefix),
     )
     .map_err(VerifyError::Tun)?;
-    let before = read_stats()?;
+    let before = read_stats(kind)?;
     let mut report = Report::default();
     let mut honoured = 0u64;
     for (addrs, port, client) in [(a4, PORT4, CLIENT4), (a6, PORT6, CLIENT6)] {
@@ -277,19 +306,27 @@ fn in_namespace(a4: Addrs, a6: Addrs, trusted_text: String) -> Result<Report, Ve
             check_seen(family, "accept()", proxy, seen.0)?;
             check_seen(family, "getpeername()", proxy, seen.1)?;
             report.warnings.push(format!(
-                "{family}: TOA not exercised: the module's trusted list ({trusted_text}) has no {family} network, \
-                 so the module ignores TOA from every {family} sender (checked: it did). \
+                "{family}: TOA not exercised: toa's trusted list ({trusted_text}) has no {family} network, \
+                 so toa ignores TOA from every {family} sender (checked: it did). \
                  Add the {family} networks of your proxies with --trust CIDR to use TOA over {family}"
             ));
         }
     }
-    let after = read_stats()?;
+    let after = read_stats(kind)?;
     let rose = after["syn_recv_sock_toa"].saturating_sub(before["syn_recv_sock_toa"]);
+    let counters = match kind {
+        Kind::Module => STATS,
+        Kind::Ebpf => EBPF_COUNTERS,
+    };
     if rose < honoured {
-        return Err(VerifyError::CounterFlat { rose, honoured });
+        return Err(VerifyError::CounterFlat {
+            counters,
+            rose,
+            honoured,
+        });
     }
     report.checks.push(format!(
-        "{STATS} readable; syn_recv_sock_toa rose by {rose}"
+        "{counters} readable; syn_recv_sock_toa rose by {rose}"
     ));
     Ok(report)
 }
@@ -439,6 +476,7 @@ mod tests {
         );
         assert_eq!(
             VerifyError::CounterFlat {
+                counters: STATS,
                 rose: 1,
                 honoured: 2
             }

@@ -4,6 +4,7 @@ use super::host::RootedFiles;
 use super::runner::{Output, RunError};
 use super::Effects;
 use crate::plan::Cmd;
+use crate::system::ebpf::EbpfError;
 use std::fs;
 use std::path::Path;
 
@@ -24,6 +25,10 @@ pub(crate) struct FakeEffects {
     pub(crate) files: RootedFiles,
     pub(crate) commands: Vec<String>,
     pub(crate) answers: Vec<Answer>,
+    /// The eBPF backend's trusted list while "attached".
+    pub(crate) ebpf: Option<Vec<String>>,
+    /// Whether attaching fails (as the verifier refusing a program).
+    pub(crate) ebpf_refused: bool,
 }
 
 impl FakeEffects {
@@ -32,6 +37,8 @@ impl FakeEffects {
             files: RootedFiles::new(root),
             commands: Vec::new(),
             answers: Vec::new(),
+            ebpf: None,
+            ebpf_refused: false,
         }
     }
 
@@ -103,5 +110,47 @@ impl Effects for FakeEffects {
     }
     fn files(&self) -> &RootedFiles {
         &self.files
+    }
+    fn ebpf_attach(&mut self, trusted: &[String]) -> Result<(), EbpfError> {
+        self.commands
+            .push(format!("ebpf attach [{}]", trusted.join(",")));
+        if self.ebpf.is_some() {
+            return Err(toa_ebpf::Error::AlreadyAttached.into());
+        }
+        if self.ebpf_refused {
+            return Err(toa_ebpf::Error::Load {
+                program: "toa_sockops".to_owned(),
+                detail: "Permission denied (os error 13); verifier: refused".to_owned(),
+            }
+            .into());
+        }
+        self.ebpf = Some(trusted.to_vec());
+        Ok(())
+    }
+    fn ebpf_set_trusted(&mut self, trusted: &[String]) -> Result<(), EbpfError> {
+        self.commands
+            .push(format!("ebpf trust [{}]", trusted.join(",")));
+        match &mut self.ebpf {
+            Some(list) => {
+                *list = trusted.to_vec();
+                Ok(())
+            }
+            None => Err(toa_ebpf::Error::NotAttached.into()),
+        }
+    }
+    fn ebpf_trusted(&self) -> Result<Vec<String>, EbpfError> {
+        self.ebpf
+            .clone()
+            .ok_or_else(|| toa_ebpf::Error::NotAttached.into())
+    }
+    fn ebpf_detach(&mut self) -> Result<(), EbpfError> {
+        self.commands.push("ebpf detach".to_owned());
+        self.ebpf
+            .take()
+            .map(|_| ())
+            .ok_or_else(|| toa_ebpf::Error::NotAttached.into())
+    }
+    fn current_exe(&self) -> std::io::Result<Vec<u8>> {
+        Ok(b"toa-install binary".to_vec())
     }
 }

@@ -4,6 +4,7 @@
 use super::runner::{run_command, Output, RunError};
 use super::Effects;
 use crate::plan::{timeouts, Cmd};
+use crate::system::ebpf::{format_nets, parse_nets, EbpfError};
 use crate::system::sysroot::{CommandOutput, Host, Uname};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, OpenOptions};
@@ -145,6 +146,23 @@ impl Effects for HostEffects {
     }
     fn files(&self) -> &RootedFiles {
         &self.files
+    }
+    fn ebpf_attach(&mut self, trusted: &[String]) -> Result<(), EbpfError> {
+        let settings = toa_ebpf::Settings {
+            trusted: parse_nets(trusted)?,
+            ..toa_ebpf::Settings::default()
+        };
+        toa_ebpf::attach(&settings)?;
+        Ok(())
+    }
+    fn ebpf_set_trusted(&mut self, trusted: &[String]) -> Result<(), EbpfError> {
+        Ok(toa_ebpf::set_trusted(&parse_nets(trusted)?)?)
+    }
+    fn ebpf_trusted(&self) -> Result<Vec<String>, EbpfError> {
+        Ok(format_nets(&toa_ebpf::trusted()?))
+    }
+    fn ebpf_detach(&mut self) -> Result<(), EbpfError> {
+        Ok(toa_ebpf::detach()?)
     }
 }
 

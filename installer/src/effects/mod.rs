@@ -13,6 +13,7 @@ pub mod progress;
 pub mod runner;
 
 use crate::plan::Cmd;
+use crate::system::ebpf::EbpfError;
 use host::{FileData, RootedFiles};
 use runner::{Output, RunError};
 use std::fs;
@@ -66,6 +67,18 @@ pub trait Effects {
     /// removed, not followed).
     fn remove_tree(&mut self, path: &str) -> io::Result<()> {
         self.files().remove_tree(path)
+    }
+    /// Attaches the eBPF backend trusting `trusted` (empty: every sender).
+    fn ebpf_attach(&mut self, trusted: &[String]) -> Result<(), EbpfError>;
+    /// Replaces the attached eBPF backend's trusted networks.
+    fn ebpf_set_trusted(&mut self, trusted: &[String]) -> Result<(), EbpfError>;
+    /// The attached eBPF backend's trusted networks.
+    fn ebpf_trusted(&self) -> Result<Vec<String>, EbpfError>;
+    /// Detaches the eBPF backend and unpins everything of it.
+    fn ebpf_detach(&mut self) -> Result<(), EbpfError>;
+    /// The running toa-install's own bytes.
+    fn current_exe(&self) -> io::Result<Vec<u8>> {
+        fs::read(std::env::current_exe()?)
     }
     /// A local file for the step that needs one (a fetched toa.ko), read
     /// from this machine, not from below the root.

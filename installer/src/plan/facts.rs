@@ -8,6 +8,7 @@ use crate::layout::{
 };
 use crate::state::{Source, StateFile};
 use crate::system::distro::{Distro, DistroRow, PackageManager};
+use crate::system::ebpf::EbpfFacts;
 use crate::system::installed::{self, Owner};
 use crate::system::kernel::{HeaderPackage, KernelInfo};
 use crate::system::security::{LoadedToa, SecurityState};
@@ -107,6 +108,9 @@ pub struct State {
     /// The state file records this installation: this kernel, and the
     /// source the evidence shows (DKMS or prebuilt) when it shows one.
     pub recorded: bool,
+    /// The eBPF backend's pieces (read by [`EbpfFacts::read`]; this reads
+    /// them without probing the kernel).
+    pub ebpf: EbpfFacts,
 }
 
 impl State {
@@ -151,6 +155,7 @@ impl State {
             autoload_conf: read(facts.row.autoload.path()),
             dkms_signing_key: fs.exists(DKMS_MOK_KEY),
             recorded,
+            ebpf: EbpfFacts::read(fs, root.is_none(), false),
         }
     }
 

@@ -11,6 +11,7 @@
 
 mod cmd;
 pub mod diagnose;
+pub mod ebpf;
 mod facts;
 pub mod packages;
 pub mod selftest;
@@ -20,8 +21,8 @@ pub mod uninstall;
 
 use crate::bundle::{self, MODULE_SOURCE};
 use crate::exit::{Categorized, Exit};
-use crate::layout::{prebuilt_path, source_dir, DKMS_MOK_KEY, MODPROBE_CONF, MODULE};
-pub use crate::state::Source;
+use crate::layout::{prebuilt_path, source_dir, DKMS_MOK_KEY, EBPF_PIN_DIR, MODPROBE_CONF, MODULE};
+pub use crate::state::{Kind, Source};
 use crate::system::distro::{DkmsSource, PackageManager};
 use crate::system::installed::Owner;
 use crate::system::security::SecurityIssue;
@@ -75,6 +76,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The backend the plan installs.
+    pub fn backend(&self) -> Kind {
+        self.source.backend()
+    }
+
     /// Whether the run changes anything.
     pub fn changes_nothing(&self) -> bool {
         self.steps.is_empty()
@@ -97,6 +103,7 @@ impl Plan {
             Source::Installed => "module already installed",
             Source::Prebuilt => "prebuilt module",
             Source::Dkms => "compile through DKMS",
+            Source::Ebpf => "eBPF backend: no module",
         };
         let _ = writeln!(
             out,
@@ -151,6 +158,40 @@ pub enum PlanError {
         /// What makes signatures mandatory.
         reason: String,
     },
+    /// The eBPF backend was asked for while toa's module is loaded.
+    #[error(
+        "toa's kernel module is loaded: the module backend is active, and the two backends \
+         never run at once. Next step: keep it (`toa-install --backend module`), or run \
+         `toa-install uninstall` first and then `toa-install --backend ebpf`"
+    )]
+    ModuleActive,
+    /// The eBPF backend was asked for while another TOA module is loaded.
+    #[error(
+        "a `toa` module toa-install did not install is loaded, and it rewrites addresses \
+         itself: the eBPF backend would apply TOA a second time. Next step: `modinfo toa` \
+         shows where it comes from; `rmmod toa` (and removing it from the boot) before \
+         `toa-install --backend ebpf`"
+    )]
+    ForeignModuleActive,
+    /// The module backend was asked for while the eBPF backend is attached.
+    #[error(
+        "toa's eBPF backend is attached (pinned under {EBPF_PIN_DIR}): the eBPF backend is \
+         active, and the two backends never run at once. Next step: keep it \
+         (`toa-install --backend ebpf`), or run `toa-install uninstall` first and then \
+         `toa-install --backend module`"
+    )]
+    EbpfActive,
+    /// The kernel cannot run the eBPF programs.
+    #[error(
+        "this kernel cannot run toa's eBPF backend (it needs Linux 5.10 or newer with BPF, \
+         cgroup v2 and sk_storage); missing: {}. Next step: use the kernel module \
+         (`toa-install --backend module`), or boot a kernel that has them",
+        missing.join("; ")
+    )]
+    EbpfUnsupported {
+        /// One line per missing feature.
+        missing: Vec<String>,
+    },
 }
 
 impl Categorized for PlanError {
@@ -159,6 +200,10 @@ impl Categorized for PlanError {
             PlanError::Security(issue) => issue.category(),
             PlanError::CompileAndPrebuiltOnly | PlanError::NoMirror => Exit::Usage,
             PlanError::PrebuiltUnsigned { .. } => Exit::LoadRefused,
+            PlanError::ModuleActive | PlanError::ForeignModuleActive | PlanError::EbpfActive => {
+                Exit::Conflict
+            }
+            PlanError::EbpfUnsupported { .. } => Exit::Unsupported,
         }
     }
 }
@@ -170,6 +215,9 @@ pub fn plan(facts: &Facts, options: &Options, state: &State) -> Result<Plan, Pla
     }
     if options.prebuilt_only && options.mirrors.is_empty() {
         return Err(PlanError::NoMirror);
+    }
+    if state.ebpf.pinned {
+        return Err(PlanError::EbpfActive);
     }
     let mut issues = facts.security.issues();
     // A foreign module conflicts whatever we do; signatures and the SUSE

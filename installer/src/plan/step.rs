@@ -2,7 +2,7 @@
 
 use super::Cmd;
 use crate::exit::Exit;
-use crate::layout::{STATE_FILE, TRUSTED_PARAM};
+use crate::layout::{EBPF_PIN_DIR, STATE_FILE, TRUSTED_PARAM};
 use crate::state::Source;
 use serde::Serialize;
 use std::fmt;
@@ -109,6 +109,28 @@ pub enum Step {
         /// The new list.
         value: String,
     },
+    /// Attach the eBPF programs to the cgroup v2 root and pin them.
+    AttachEbpf {
+        /// The trusted networks (empty: every sender).
+        trusted: Vec<String>,
+    },
+    /// Replace the attached eBPF backend's trusted networks, live.
+    SetEbpfTrusted {
+        /// The new list (empty: every sender).
+        trusted: Vec<String>,
+    },
+    /// Copy the running toa-install to where the boot-time unit runs it.
+    CopyLoader {
+        /// The copy.
+        path: String,
+    },
+    /// `systemctl enable` a unit toa-install wrote.
+    EnableUnit {
+        /// The unit's name.
+        unit: String,
+        /// The command.
+        cmd: Cmd,
+    },
     /// The end-to-end self-test (`toa-install verify`).
     Verify,
     /// Record what was installed in the state file.
@@ -153,6 +175,19 @@ impl Step {
             Step::SetTrusted { value } => {
                 format!("set the live trusted list: write {value:?} to {TRUSTED_PARAM}")
             }
+            Step::AttachEbpf { trusted } => format!(
+                "attach the eBPF programs to the cgroup v2 root and pin them under \
+                 {EBPF_PIN_DIR} (trusted: {})",
+                trusted_text(trusted)
+            ),
+            Step::SetEbpfTrusted { trusted } => format!(
+                "set the eBPF backend's trusted networks, live: {}",
+                trusted_text(trusted)
+            ),
+            Step::CopyLoader { path } => {
+                format!("copy this toa-install to {path}, which the boot-time unit runs")
+            }
+            Step::EnableUnit { cmd, .. } => format!("attach the eBPF programs at boot: {cmd}"),
             Step::Verify => "verify: TOA handshakes over IPv4 and IPv6 in a private network \
                              namespace must reach accept() and getpeername()"
                 .to_owned(),
@@ -162,8 +197,17 @@ impl Step {
                     Source::Installed => "already installed",
                     Source::Prebuilt => "prebuilt",
                     Source::Dkms => "dkms",
+                    Source::Ebpf => "ebpf",
                 }
             ),
         }
+    }
+}
+
+fn trusted_text(trusted: &[String]) -> String {
+    if trusted.is_empty() {
+        "every sender".to_owned()
+    } else {
+        trusted.join(", ")
     }
 }

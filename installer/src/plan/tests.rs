@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::system::distro::table::lookup;
+use crate::system::ebpf::EbpfFacts;
 use crate::system::kernel::{ArchSource, KernelInfo, ReleaseSource};
 use crate::system::security::{LoadedToa, Lockdown, SecureBoot, SecurityState};
 use crate::system::sysroot::fake::{FakeHost, MemFs};
@@ -237,6 +238,7 @@ fn installed_state(facts: &Facts, trusted: &str) -> State {
         autoload_conf: Some(autoload_conf()),
         dkms_signing_key: false,
         recorded: true,
+        ebpf: EbpfFacts::default(),
     }
 }
 
@@ -519,4 +521,165 @@ fn commands_are_shell_quoted() {
         r"echo 'a b' 'it'\''s' plain-1.0  [timeout 1m30s]"
     );
     assert_eq!(human_duration(Duration::from_secs(3600 * 2)), "2h");
+}
+
+mod ebpf {
+    use super::*;
+    use crate::layout::{EBPF_LOADER, EBPF_UNIT};
+    use crate::plan::ebpf::{plan as ebpf_plan, unit, unit_trusted};
+    use crate::system::ebpf::Support;
+
+    fn fresh() -> EbpfFacts {
+        EbpfFacts {
+            support: Support::Ready,
+            systemd: true,
+            ..EbpfFacts::default()
+        }
+    }
+
+    fn trust(list: &[&str]) -> Options {
+        Options {
+            trust: Some(list.iter().map(|s| (*s).to_owned()).collect()),
+            ..Options::default()
+        }
+    }
+
+    fn in_place(trusted: &[&str]) -> EbpfFacts {
+        let list: Vec<String> = trusted.iter().map(|s| (*s).to_owned()).collect();
+        EbpfFacts {
+            pinned: true,
+            attached: true,
+            live_trusted: Some(list.clone()),
+            unit: Some(unit(&list)),
+            unit_enabled: true,
+            loader_current: true,
+            loader_present: true,
+            recorded: true,
+            ..fresh()
+        }
+    }
+
+    fn kinds(p: &Plan) -> Vec<&'static str> {
+        p.steps
+            .iter()
+            .map(|s| match s {
+                Step::AttachEbpf { .. } => "attach",
+                Step::SetEbpfTrusted { .. } => "trust",
+                Step::Verify => "verify",
+                Step::CopyLoader { .. } => "loader",
+                Step::WriteFile { .. } => "unit",
+                Step::Run { .. } => "reload",
+                Step::EnableUnit { .. } => "enable",
+                Step::RecordState { .. } => "record",
+                _ => "other",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fresh_host_attaches_verifies_then_persists() {
+        let f = debian12();
+        let p = ebpf_plan(&f, &fresh(), &trust(&["10.0.0.0/8"])).unwrap();
+        assert_eq!(p.source, Source::Ebpf);
+        assert_eq!(
+            kinds(&p),
+            ["attach", "verify", "loader", "unit", "reload", "enable", "record"]
+        );
+        assert!(matches!(&p.steps[0], Step::AttachEbpf { trusted } if trusted == &["10.0.0.0/8"]));
+        match &p.steps[3] {
+            Step::WriteFile { path, contents, .. } => {
+                assert_eq!(path, EBPF_UNIT);
+                assert!(contents.contains(&format!(
+                    "ExecStart={EBPF_LOADER} attach --trust 10.0.0.0/8\n"
+                )));
+                assert!(contents.contains("Before=network-pre.target"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn second_run_changes_nothing() {
+        let f = debian12();
+        let facts = in_place(&["10.0.0.0/8"]);
+        for options in [trust(&["10.0.0.0/8"]), Options::default()] {
+            let p = ebpf_plan(&f, &facts, &options).unwrap();
+            assert!(p.changes_nothing(), "{}", p.render());
+        }
+    }
+
+    #[test]
+    fn new_trust_is_applied_live_and_for_boot() {
+        let f = debian12();
+        let p = ebpf_plan(&f, &in_place(&["10.0.0.0/8"]), &trust(&["192.0.2.0/24"])).unwrap();
+        assert_eq!(kinds(&p), ["trust", "verify", "unit", "reload", "record"]);
+    }
+
+    #[test]
+    fn without_systemd_nothing_is_persisted() {
+        let f = debian12();
+        let facts = EbpfFacts {
+            systemd: false,
+            ..fresh()
+        };
+        let p = ebpf_plan(&f, &facts, &Options::default()).unwrap();
+        assert_eq!(kinds(&p), ["attach", "verify", "record"]);
+    }
+
+    #[test]
+    fn the_unit_keeps_the_list_when_not_attached() {
+        // After a boot where the unit failed: attach with the unit's list.
+        let f = debian12();
+        let facts = EbpfFacts {
+            unit: Some(unit(&["10.0.0.0/8".to_owned(), "2001:db8::/32".to_owned()])),
+            ..fresh()
+        };
+        let p = ebpf_plan(&f, &facts, &Options::default()).unwrap();
+        assert!(
+            matches!(&p.steps[0], Step::AttachEbpf { trusted } if trusted == &["10.0.0.0/8", "2001:db8::/32"])
+        );
+        assert_eq!(
+            unit_trusted(&unit(&["a/1".to_owned(), "b/2".to_owned()])),
+            ["a/1", "b/2"]
+        );
+        assert!(unit_trusted(&unit(&[])).is_empty());
+    }
+
+    #[test]
+    fn never_both_backends() {
+        let f = debian12();
+        let mut with_module = f.clone();
+        with_module.security.toa_module = LoadedToa::Ours {
+            version: bundle::VERSION.to_owned(),
+        };
+        let err = ebpf_plan(&with_module, &fresh(), &Options::default()).unwrap_err();
+        assert_eq!(err.category(), Exit::Conflict);
+        assert!(err.to_string().contains("toa-install uninstall"), "{err}");
+        with_module.security.toa_module = LoadedToa::Foreign {
+            version: None,
+            srcversion: None,
+        };
+        let err = ebpf_plan(&with_module, &fresh(), &Options::default()).unwrap_err();
+        assert_eq!(err.category(), Exit::Conflict);
+        // and the module plan refuses while eBPF is pinned
+        let state = State {
+            ebpf: in_place(&[]),
+            ..State::default()
+        };
+        let err = plan(&f, &compile(), &state).unwrap_err();
+        assert_eq!(err.category(), Exit::Conflict);
+        assert!(err.to_string().contains("eBPF backend is active"), "{err}");
+    }
+
+    #[test]
+    fn a_kernel_without_the_features_is_exit_4_with_what_is_missing() {
+        let f = debian12();
+        let facts = EbpfFacts {
+            support: Support::Missing(vec!["cgroup sockopt programs (Linux 5.10)".to_owned()]),
+            ..fresh()
+        };
+        let err = ebpf_plan(&f, &facts, &Options::default()).unwrap_err();
+        assert_eq!(err.category(), Exit::Unsupported);
+        assert!(err.to_string().contains("cgroup sockopt programs"), "{err}");
+    }
 }

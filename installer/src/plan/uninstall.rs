@@ -5,7 +5,8 @@
 //! [`plan`] is a pure function from that to an ordered list of [`Step`]s.
 
 use crate::layout::{
-    AUTOLOAD_CONF, DKMS_TREE, MODPROBE_CONF, MODULE, STATE_DIR, STATE_FILE, TOA_SYSFS,
+    AUTOLOAD_CONF, DKMS_TREE, EBPF_LOADER_DIR, EBPF_PIN_DIR, EBPF_UNIT, EBPF_UNIT_NAME,
+    EBPF_UNIT_WANTED, MODPROBE_CONF, MODULE, STATE_DIR, STATE_FILE, SYSTEMD_RUNNING, TOA_SYSFS,
 };
 use crate::plan::{installed_packages, packages, timeouts, Cmd};
 use crate::state::StateFile;
@@ -48,6 +49,23 @@ pub struct Found {
     pub state_dir: bool,
     /// Of the packages the state file records, those still installed.
     pub packages_still_installed: BTreeSet<String>,
+    /// The eBPF backend's pieces.
+    pub ebpf: EbpfFound,
+}
+
+/// What of the eBPF backend is on the system.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EbpfFound {
+    /// Something is pinned under the pin directory.
+    pub pinned: bool,
+    /// The unit file exists.
+    pub unit: bool,
+    /// The unit is enabled.
+    pub enabled: bool,
+    /// The unit's copy of toa-install exists.
+    pub loader: bool,
+    /// systemd runs the host (else no `systemctl`).
+    pub systemd: bool,
 }
 
 fn sorted_dir(fs: &dyn SystemFs, path: &str) -> Vec<String> {
@@ -170,6 +188,14 @@ impl Found {
             state,
             state_dir: fs.exists(STATE_DIR),
             packages_still_installed,
+            ebpf: EbpfFound {
+                // Pins and systemd belong to the running system only.
+                pinned: root.is_none() && fs.exists(EBPF_PIN_DIR),
+                unit: fs.exists(EBPF_UNIT),
+                enabled: fs.exists(EBPF_UNIT_WANTED),
+                loader: fs.exists(EBPF_LOADER_DIR),
+                systemd: root.is_none() && fs.exists(SYSTEMD_RUNNING),
+            },
         }
     }
 
@@ -207,6 +233,15 @@ pub enum Step {
         /// What holds the module, for the message when it is in use.
         holders: Vec<String>,
     },
+    /// A `systemctl` command.
+    Systemctl {
+        /// What it is for.
+        purpose: String,
+        /// The command.
+        cmd: Cmd,
+    },
+    /// Detach the eBPF programs and unpin everything of them.
+    DetachEbpf,
     /// Remove one file.
     RemoveFile {
         /// The path.
@@ -248,6 +283,10 @@ impl Step {
     pub fn summary(&self) -> String {
         match self {
             Step::Unload { cmd, .. } => format!("unload the module: {cmd}"),
+            Step::Systemctl { purpose, cmd } => format!("{purpose}: {cmd}"),
+            Step::DetachEbpf => {
+                format!("detach the eBPF programs and unpin {EBPF_PIN_DIR}")
+            }
             Step::RemoveFile { path, purpose } => format!("remove {purpose}: {path}"),
             Step::RemoveTree { path, purpose } => format!("remove {purpose}: {path}"),
             Step::DkmsRemove { version, cmd } => {
@@ -286,6 +325,47 @@ impl Plan {
     }
 }
 
+/// The eBPF backend: nothing attaches it at boot any more, then it is
+/// detached, then the copy of toa-install the unit ran goes.
+fn ebpf_steps(found: &EbpfFound, steps: &mut Vec<Step>) {
+    let systemctl = |purpose: &str, args: &[&str]| Step::Systemctl {
+        purpose: purpose.to_owned(),
+        cmd: Cmd::new("systemctl", args, timeouts::SYSTEMCTL),
+    };
+    if found.enabled && found.systemd {
+        steps.push(systemctl(
+            "stop attaching the eBPF programs at boot",
+            &["disable", "--now", EBPF_UNIT_NAME],
+        ));
+    } else if found.enabled {
+        steps.push(Step::RemoveFile {
+            path: EBPF_UNIT_WANTED.to_owned(),
+            purpose: "the unit's enablement".to_owned(),
+        });
+    }
+    if found.unit {
+        steps.push(Step::RemoveFile {
+            path: EBPF_UNIT.to_owned(),
+            purpose: "the unit that attaches the eBPF programs at boot".to_owned(),
+        });
+        if found.systemd {
+            steps.push(systemctl(
+                "make systemd forget the unit",
+                &["daemon-reload"],
+            ));
+        }
+    }
+    if found.pinned {
+        steps.push(Step::DetachEbpf);
+    }
+    if found.loader {
+        steps.push(Step::RemoveTree {
+            path: EBPF_LOADER_DIR.to_owned(),
+            purpose: "the copy of toa-install the unit ran".to_owned(),
+        });
+    }
+}
+
 /// Computes the plan: a pure function of what was found.
 pub fn plan(found: &Found, options: Options, manager: Option<PackageManager>) -> Plan {
     let mut steps = Vec::new();
@@ -302,6 +382,7 @@ pub fn plan(found: &Found, options: Options, manager: Option<PackageManager>) ->
             version.as_deref().unwrap_or("none")
         ));
     }
+    ebpf_steps(&found.ebpf, &mut steps);
     if found.autoload_conf {
         steps.push(Step::RemoveFile {
             path: AUTOLOAD_CONF.to_owned(),

@@ -6,6 +6,7 @@
 pub mod capture;
 pub mod conflicts;
 pub mod distro;
+pub mod ebpf;
 pub mod installed;
 pub mod kernel;
 pub mod listeners;

@@ -27,6 +27,9 @@ pub enum CountersError {
         /// Its line.
         line: String,
     },
+    /// The eBPF backend's counter map could not be read.
+    #[error(transparent)]
+    Ebpf(#[from] crate::system::ebpf::EbpfError),
     /// The counter every module version has is missing.
     #[error("{path} has no syn_recv_sock_toa counter", path = STATS)]
     NoSynRecvCounter,

@@ -16,7 +16,9 @@ use std::fmt::Write as _;
 /// What `status` reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Status {
-    /// `/sys/module/toa` exists.
+    /// The active backend (`module`, `ebpf`), `null` when neither is.
+    pub backend: Option<String>,
+    /// `/sys/module/toa` exists (the eBPF backend: its programs are attached).
     pub loaded: bool,
     /// The loaded module's `version`.
     pub version: Option<String>,
@@ -174,6 +176,7 @@ pub fn gather(fs: &dyn SystemFs) -> Status {
         ));
     }
     Status {
+        backend: loaded.then(|| "module".to_owned()),
         loaded,
         version,
         srcversion,
@@ -191,6 +194,7 @@ pub fn gather(fs: &dyn SystemFs) -> Status {
 pub fn render_text(s: &Status) -> String {
     let mut out = String::new();
     let na = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".to_owned());
+    let _ = writeln!(out, "backend:   {}", na(&s.backend));
     let _ = writeln!(out, "loaded:    {}", if s.loaded { "yes" } else { "no" });
     let _ = writeln!(out, "version:   {}", na(&s.version));
     let _ = writeln!(

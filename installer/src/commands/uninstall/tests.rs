@@ -62,6 +62,7 @@ fn everything() -> Found {
         state: Some(state_file(&PACKAGES)),
         state_dir: true,
         packages_still_installed: ["dkms", "gcc"].map(str::to_owned).into(),
+        ebpf: Default::default(),
     }
 }
 
@@ -500,4 +501,68 @@ fn verbose_uninstall_shows_each_command_and_why_it_failed() {
     assert!(!normal.contains("running:"), "{normal}");
     assert!(normal.contains("] [1/"), "{normal}");
     assert!(failing_uninstall_transcript(Verbosity::Quiet).is_empty());
+}
+
+fn ebpf_installed() -> Found {
+    Found {
+        state: Some(StateFile {
+            source: crate::state::Source::Ebpf,
+            ..state_file(&[])
+        }),
+        state_dir: true,
+        ebpf: EbpfFound {
+            pinned: true,
+            unit: true,
+            enabled: true,
+            loader: true,
+            systemd: true,
+        },
+        ..Found::default()
+    }
+}
+
+#[test]
+fn ebpf_snapshot() {
+    let p = plan(
+        &ebpf_installed(),
+        Options::default(),
+        Some(PackageManager::Apt),
+    );
+    snapshot("ebpf", &render(&p));
+}
+
+#[test]
+fn ebpf_is_detached_and_nothing_of_it_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (path, text) in [
+        ("etc/systemd/system/toa-ebpf.service", "[Unit]\n"),
+        ("usr/local/lib/toa/toa-install", "binary"),
+        ("var/lib/toa-install/state.json", "{}"),
+    ] {
+        fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+        fs::write(root.join(path), text).unwrap();
+    }
+    let p = plan(
+        &ebpf_installed(),
+        Options::default(),
+        Some(PackageManager::Apt),
+    );
+    let mut fx = FakeEffects::new(root);
+    fx.ebpf = Some(vec!["10.0.0.0/8".to_owned()]);
+    let mut progress = |_: &str| {};
+    let outcome = execute(&p, &mut fx, &mut progress).unwrap();
+    assert!(outcome.changed);
+    assert_eq!(fx.ebpf, None);
+    assert_eq!(
+        fx.commands,
+        [
+            "systemctl disable --now toa-ebpf.service",
+            "systemctl daemon-reload",
+            "ebpf detach"
+        ]
+    );
+    assert!(!root.join("etc/systemd/system/toa-ebpf.service").exists());
+    assert!(!root.join("usr/local/lib/toa").exists());
+    assert!(!root.join("var/lib/toa-install").exists());
 }

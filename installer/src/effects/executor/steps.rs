@@ -5,7 +5,7 @@ use super::{
     Services, StepError, UndoEntry,
 };
 use crate::bundle::{self, MODULE_SOURCE};
-use crate::exit::Exit;
+use crate::exit::{Categorized as _, Exit};
 use crate::layout::{prebuilt_path, STATE_FILE, TRUSTED_PARAM};
 use crate::plan::{Cmd, Source, Step};
 use crate::state::StateFile;
@@ -43,6 +43,10 @@ impl Run<'_> {
             Step::InstallPrebuilt { path } => self.install_prebuilt(path),
             Step::Load { cmd } => self.load(cmd, services),
             Step::SetTrusted { value } => self.set_trusted(value),
+            Step::AttachEbpf { trusted } => self.attach_ebpf(trusted),
+            Step::SetEbpfTrusted { trusted } => self.set_ebpf_trusted(trusted),
+            Step::CopyLoader { path } => self.copy_loader(path),
+            Step::EnableUnit { unit, cmd } => self.enable_unit(unit, cmd, services),
             Step::Verify => self.verify(services),
             Step::RecordState {
                 source,
@@ -230,6 +234,79 @@ impl Run<'_> {
         Ok(())
     }
 
+    fn attach_ebpf(&mut self, trusted: &[String]) -> Result<(), StepError> {
+        // Logged first: a half-done attach unpins what it pinned itself,
+        // and detaching what is not there is no problem for the undo.
+        self.record(UndoEntry::EbpfAttached)?;
+        self.fx.ebpf_attach(trusted).map_err(|e| {
+            let category = e.category();
+            let next = match category {
+                Exit::Unsupported => "Next step: use the kernel module (`--backend module`)",
+                Exit::NotRoot => "Next step: run toa-install as root",
+                _ => {
+                    "Next step: report this message with `toa-install detect` to the toa \
+                     developers, and use the kernel module (`--backend module`) meanwhile"
+                }
+            };
+            ExecError::new(category, format!("{e}. {next}"))
+        })?;
+        Ok(())
+    }
+
+    fn set_ebpf_trusted(&mut self, trusted: &[String]) -> Result<(), StepError> {
+        let previous = self
+            .fx
+            .ebpf_trusted()
+            .map_err(|e| ExecError::new(e.category(), e.to_string()))?;
+        self.record(UndoEntry::EbpfTrusted { previous })?;
+        self.fx.ebpf_set_trusted(trusted).map_err(|e| {
+            ExecError::new(
+                e.category(),
+                format!("the eBPF backend refused the trusted list {trusted:?}: {e}"),
+            )
+        })?;
+        Ok(())
+    }
+
+    fn copy_loader(&mut self, path: &str) -> Result<(), StepError> {
+        let bytes = self.fx.current_exe().map_err(|e| {
+            ExecError::new(
+                Exit::PersistFailed,
+                format!("cannot read the running toa-install to copy it to {path}: {e}"),
+            )
+        })?;
+        if let Some(dir) = parent(path) {
+            self.ensure_dirs(dir)?;
+        }
+        self.write_file(path, &bytes, 0o755)
+            .map_err(|e| persist_error(path, e))?;
+        Ok(())
+    }
+
+    fn enable_unit(
+        &mut self,
+        unit: &str,
+        cmd: &Cmd,
+        services: &mut Services<'_>,
+    ) -> Result<(), StepError> {
+        let out = self.command(cmd, Exit::PersistFailed, services)?;
+        if !out.success {
+            return Err(ExecError::new(
+                Exit::PersistFailed,
+                format!(
+                    "`{}` failed:\n{}\nNext step: check `systemctl status {unit}`",
+                    cmd.line(),
+                    out.tail(20)
+                ),
+            )
+            .into());
+        }
+        self.record(UndoEntry::UnitEnabled {
+            unit: unit.to_owned(),
+        })?;
+        Ok(())
+    }
+
     fn verify(&mut self, services: &mut Services<'_>) -> Result<(), StepError> {
         services
             .verifier
@@ -268,7 +345,7 @@ impl Run<'_> {
                     .ok()
                     .flatten()
                     .and_then(|f| installed::srcversion(&f.contents)),
-                Source::Installed | Source::Dkms => None,
+                Source::Installed | Source::Dkms | Source::Ebpf => None,
             },
         };
         let text = serde_json::to_string_pretty(&state).unwrap_or_default() + "\n";

@@ -606,3 +606,103 @@ fn verbose_runs_show_each_command_its_time_and_a_failure_s_output() {
         .iter()
         .any(|l| l == "  running: dkms remove -m toa -v 0.1.0 --all"));
 }
+
+/// The eBPF plan for a fresh systemd host (the kernel probed ready).
+fn ebpf_plan(root: &Path) -> Plan {
+    let host = host_with_packages();
+    let (facts, _) = facts_and_state(root, &host);
+    let ebpf = crate::system::ebpf::EbpfFacts {
+        support: crate::system::ebpf::Support::Ready,
+        systemd: true,
+        ..Default::default()
+    };
+    plan::ebpf::plan(&facts, &ebpf, &trust()).unwrap()
+}
+
+#[test]
+fn ebpf_attaches_then_persists_the_unit_and_the_loader() {
+    let dir = debian_root();
+    let root = dir.path();
+    let plan = ebpf_plan(root);
+    let mut fx = FakeEffects::new(root);
+    let (result, _) = execute_with(&plan, &mut fx, &no_prebuilt(), &pass());
+    let outcome = result.unwrap();
+    assert!(outcome.changed);
+    assert_eq!(fx.ebpf.as_deref(), Some(&["10.0.0.0/8".to_owned()][..]));
+    assert_eq!(
+        fx.commands,
+        [
+            "ebpf attach [10.0.0.0/8]",
+            "systemctl daemon-reload",
+            "systemctl enable toa-ebpf.service"
+        ]
+    );
+    let unit = fs::read_to_string(root.join("etc/systemd/system/toa-ebpf.service")).unwrap();
+    assert!(unit.contains("attach --trust 10.0.0.0/8"), "{unit}");
+    let loader = root.join("usr/local/lib/toa/toa-install");
+    assert_eq!(fs::read(&loader).unwrap(), b"toa-install binary");
+    assert_eq!(
+        fs::metadata(&loader).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    let state: StateFile =
+        serde_json::from_slice(&fs::read(root.join("var/lib/toa-install/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state.source, Source::Ebpf);
+}
+
+#[test]
+fn ebpf_failed_verify_detaches_and_leaves_nothing() {
+    let dir = debian_root();
+    let root = dir.path();
+    let before = tree(root);
+    let plan = ebpf_plan(root);
+    let mut fx = FakeEffects::new(root);
+    let verdict = Verdict(
+        Err("getpeername() returned the proxy".to_owned()),
+        AtomicUsize::new(0),
+    );
+    let (result, _) = execute_with(&plan, &mut fx, &no_prebuilt(), &verdict);
+    let err = result.unwrap_err();
+    assert_eq!(err.category, Exit::VerifyFailed);
+    assert!(err.undo_problems.is_empty(), "{:?}", err.undo_problems);
+    assert_eq!(fx.ebpf, None);
+    assert_eq!(fx.commands.last().map(String::as_str), Some("ebpf detach"));
+    assert_eq!(tree(root), before);
+}
+
+#[test]
+fn ebpf_refused_by_the_verifier_is_exit_8_and_leaves_nothing() {
+    let dir = debian_root();
+    let root = dir.path();
+    let before = tree(root);
+    let plan = ebpf_plan(root);
+    let mut fx = FakeEffects::new(root);
+    fx.ebpf_refused = true;
+    let (result, _) = execute_with(&plan, &mut fx, &no_prebuilt(), &pass());
+    let err = result.unwrap_err();
+    assert_eq!(err.category, Exit::LoadRefused);
+    assert!(err.message.contains("toa_sockops"), "{}", err.message);
+    assert!(err.message.contains("--backend module"), "{}", err.message);
+    assert_eq!(tree(root), before);
+}
+
+#[test]
+fn ebpf_failed_enable_takes_the_unit_and_the_programs_away() {
+    let dir = debian_root();
+    let root = dir.path();
+    let before = tree(root);
+    let plan = ebpf_plan(root);
+    let mut fx = FakeEffects::new(root).answer(
+        "systemctl enable",
+        false,
+        "Failed to enable unit: Access denied",
+        &[],
+    );
+    let (result, _) = execute_with(&plan, &mut fx, &no_prebuilt(), &pass());
+    let err = result.unwrap_err();
+    assert_eq!(err.category, Exit::PersistFailed);
+    assert!(err.message.contains("Access denied"), "{}", err.message);
+    assert_eq!(fx.ebpf, None);
+    assert_eq!(tree(root), before);
+}

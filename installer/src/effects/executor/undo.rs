@@ -7,6 +7,7 @@ use crate::effects::progress::Progress;
 use crate::effects::runner::RunError;
 use crate::layout::{MODULE, TRUSTED_PARAM, UNDO_LOG};
 use crate::plan::{timeouts, Cmd};
+use crate::system::ebpf::EbpfError;
 use serde::{Deserialize, Serialize};
 use std::io;
 use thiserror::Error;
@@ -50,6 +51,9 @@ pub enum UndoError {
     /// The command undoing a change could not be run.
     #[error(transparent)]
     Run(RunError),
+    /// The eBPF backend could not be detached or given its list back.
+    #[error(transparent)]
+    Ebpf(EbpfError),
 }
 
 /// One change made by the run, with what undoes it.
@@ -75,6 +79,18 @@ pub enum UndoEntry {
     },
     /// The module was loaded; unload it.
     Loaded,
+    /// The eBPF backend was attached; detach it.
+    EbpfAttached,
+    /// The eBPF backend's trusted networks were replaced; put these back.
+    EbpfTrusted {
+        /// The list before.
+        previous: Vec<String>,
+    },
+    /// A unit was enabled; disable it.
+    UnitEnabled {
+        /// Its name.
+        unit: String,
+    },
     /// Packages were installed; kept, but reported.
     Packages {
         /// Their names.
@@ -161,6 +177,14 @@ impl Run<'_> {
                 ),
                 UndoEntry::Loaded => self.undo_command(
                     &Cmd::new("modprobe", &["-r", MODULE], timeouts::MODPROBE),
+                    progress,
+                ),
+                UndoEntry::EbpfAttached => self.fx.ebpf_detach().map_err(UndoError::Ebpf),
+                UndoEntry::EbpfTrusted { previous } => {
+                    self.fx.ebpf_set_trusted(previous).map_err(UndoError::Ebpf)
+                }
+                UndoEntry::UnitEnabled { unit } => self.undo_command(
+                    &Cmd::new("systemctl", &["disable", unit], timeouts::SYSTEMCTL),
                     progress,
                 ),
                 UndoEntry::Packages { .. } => Ok(()),

@@ -311,7 +311,8 @@ pub fn diagnose(facts: &Facts) -> Report {
             ),
         );
     }
-    if let Some(why) = &facts.modules_refused {
+    let ebpf_active = facts.backend.as_ref().is_some_and(|b| b.name == "ebpf");
+    if let (Some(why), false) = (&facts.modules_refused, ebpf_active) {
         // with toa running it matters at the next load (reboot, upgrade)
         let severity = if facts.backend.is_some() {
             Severity::Warning
@@ -320,7 +321,10 @@ pub fn diagnose(facts: &Facts) -> Report {
         };
         push(
             severity,
-            format!("the kernel refuses to load modules: {why}"),
+            format!(
+                "the kernel refuses to load modules: {why} (the eBPF backend needs no module: \
+                 `toa-install --backend ebpf`)"
+            ),
         );
     }
     match &facts.backend {
