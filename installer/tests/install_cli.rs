@@ -132,7 +132,7 @@ fn dry_run_auto_falls_back_to_ebpf_with_the_reason() {
     assert_eq!(doc["source"], "ebpf", "{doc:#}");
     let warnings = doc["warnings"].to_string();
     assert!(
-        warnings.contains("the kernel module cannot be used here (SUSE refuses modules"),
+        warnings.contains("the kernel module cannot be used here: SUSE refuses modules"),
         "{warnings}"
     );
     let steps = doc["steps"].to_string();

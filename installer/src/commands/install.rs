@@ -212,7 +212,7 @@ fn first_sentence(message: &str) -> &str {
 /// The line saying why auto chose the eBPF backend.
 fn fallback_note(module_error: &str) -> String {
     format!(
-        "the kernel module cannot be used here ({}): using the eBPF backend instead",
+        "the kernel module cannot be used here: {}; using the eBPF backend instead",
         first_sentence(module_error)
     )
 }

@@ -49,13 +49,32 @@ trusted_is() { [ "$(cat /sys/module/toa/parameters/trusted 2>/dev/null)" = "$1" 
 toa_leftovers() {
 	find /etc /lib/modules /usr/src /var/lib/dkms \( -name toa -o -name 'toa.*' -o -name 'toa-*' \
 		-o -name 'toa_*' \) ! -name 'toa-vm*' -print 2>/dev/null
-	[ ! -e /var/lib/toa-install ] || echo /var/lib/toa-install
+	local d
+	for d in /var/lib/toa-install /usr/local/lib/toa /sys/fs/bpf/toa; do
+		[ ! -e "$d" ] || echo "$d"
+	done
 	dkms status 2>/dev/null | grep '^toa[/,]' || true
 }
 nothing_left() {
 	local left
 	left=$(toa_leftovers)
 	[ -z "$left" ] || { echo "left behind:"; echo "$left"; return 1; }
+}
+
+# the eBPF backend: every link pinned (pinned links are what keeps the programs attached)
+ebpf_attached() {
+	local p
+	for p in getpeername4 getpeername6 getsockopt sockops; do
+		[ -e "/sys/fs/bpf/toa/link_toa_$p" ] || { echo "no link for toa_$p"; return 1; }
+	done
+}
+# attached_before UNIT: toa-ebpf.service finished starting before UNIT became active
+attached_before() {
+	local ours theirs
+	ours=$(systemctl show -P ExecMainExitTimestampMonotonic toa-ebpf.service)
+	theirs=$(systemctl show -P ActiveEnterTimestampMonotonic "$1")
+	echo "toa-ebpf.service exited at ${ours} us, $1 active at ${theirs} us"
+	[ -n "$ours" ] && [ -n "$theirs" ] && [ "$ours" -gt 0 ] && [ "$ours" -le "$theirs" ]
 }
 
 # what an install may change: names, types, modes and sizes, plus the content of small config files
