@@ -116,8 +116,10 @@ pub enum Command {
     /// nothing if it is already installed and loaded; else a verified
     /// prebuilt module from --mirror/--offline; else compile it through
     /// DKMS. Then load it, apply --trust, run the self-test, and only then
-    /// set up loading at boot. A failure undoes what the run did (installed
-    /// packages are kept and listed). Needs root, except with --dry-run.
+    /// set up loading at boot. Where the module cannot be fetched, built or
+    /// loaded, the eBPF backend instead (--backend). A failure undoes what
+    /// the run did (installed packages are kept and listed). Needs root,
+    /// except with --dry-run.
     Install(InstallArgs),
 
     /// Show what toa-install sees: distribution, package manager, kernel,
@@ -132,19 +134,20 @@ pub enum Command {
     /// listed as warnings with the next step.
     Detect,
 
-    /// Show whether toa is loaded, its version, how toa-install installed
-    /// it (prebuilt or dkms), whether it loads at boot, the trusted list
+    /// Show which backend is active (module or ebpf), its version, how
+    /// toa-install installed it (prebuilt, dkms or ebpf), whether it comes
+    /// back at boot, the trusted list
     /// (with a warning when it is empty: every sender is then believed),
     /// and a summary of its counters. Changes nothing; does not need root.
     Status,
 
-    /// End-to-end self-test of the loaded module: in a private network
+    /// End-to-end self-test of the active backend: in a private network
     /// namespace (nothing outside it is touched), a test peer plays an L4
     /// proxy and opens an IPv4 and an IPv6 connection carrying TOA to local
     /// listeners. Passes only if accept() and getpeername() return exactly
-    /// the injected client addresses and /proc/net/toa_stats counted them.
-    /// The test proxy's addresses are taken from the module's trusted list
-    /// when it is set. Needs root. Exits 10 when the test fails.
+    /// the injected client addresses and the counters counted them. The
+    /// test proxy's addresses are taken from the trusted list when it is
+    /// set. Needs root. Exits 10 when the test fails.
     Verify,
 
     /// Why does my server still see the proxy's address? Reports the active
@@ -164,7 +167,9 @@ pub enum Command {
     Stats(StatsArgs),
 
     /// Take toa off this host: unload it (saying what uses it when it
-    /// cannot be), remove /etc/modules-load.d/toa.conf and
+    /// cannot be); disable and remove toa-ebpf.service, detach and unpin
+    /// the eBPF backend and remove /usr/local/lib/toa; remove
+    /// /etc/modules-load.d/toa.conf and
     /// /etc/modprobe.d/toa.conf, `dkms remove` it for every kernel, delete
     /// its source under /usr/src, any prebuilt toa.ko under
     /// /lib/modules/*/extra (then depmod), and toa-install's state in

@@ -31,6 +31,7 @@ pub const CASES: &[(&str, CaseFn)] = &[
     ("syncookies", syncookies),
     ("concurrency", concurrency),
     ("doctor", crate::doctor::doctor),
+    ("toa_install", crate::installer::toa_install),
     ("unload_under_load", unload_under_load),
 ];
 

@@ -10,6 +10,7 @@ mod ctx;
 mod demo;
 mod doctor;
 mod ebpf;
+mod installer;
 mod kmod;
 mod net;
 mod traffic;
