@@ -27,13 +27,16 @@ pub trait Backend {
         state: &State,
     ) -> Result<Plan, PlanError>;
 
-    /// The steps that take it off the host again.
+    /// The steps that take it off the host again: one plan removes
+    /// whatever of either backend is there, so that nothing is left.
     fn plan_uninstall(
         &self,
         found: &Found,
         options: uninstall::Options,
         manager: Option<PackageManager>,
-    ) -> uninstall::Plan;
+    ) -> uninstall::Plan {
+        uninstall::plan(found, options, manager)
+    }
 
     /// What is installed and loaded.
     fn status(&self, fs: &dyn SystemFs) -> Status;

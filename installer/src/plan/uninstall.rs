@@ -279,6 +279,14 @@ pub enum Step {
 }
 
 impl Step {
+    /// Remove the file at `path`, which is `purpose`.
+    fn remove_file(path: &str, purpose: &str) -> Step {
+        Step::RemoveFile {
+            path: path.to_owned(),
+            purpose: purpose.to_owned(),
+        }
+    }
+
     /// One line saying what the step does.
     pub fn summary(&self) -> String {
         match self {
@@ -338,16 +346,13 @@ fn ebpf_steps(found: &EbpfFound, steps: &mut Vec<Step>) {
             &["disable", "--now", EBPF_UNIT_NAME],
         ));
     } else if found.enabled {
-        steps.push(Step::RemoveFile {
-            path: EBPF_UNIT_WANTED.to_owned(),
-            purpose: "the unit's enablement".to_owned(),
-        });
+        steps.push(Step::remove_file(EBPF_UNIT_WANTED, "the unit's enablement"));
     }
     if found.unit {
-        steps.push(Step::RemoveFile {
-            path: EBPF_UNIT.to_owned(),
-            purpose: "the unit that attaches the eBPF programs at boot".to_owned(),
-        });
+        steps.push(Step::remove_file(
+            EBPF_UNIT,
+            "the unit that attaches the eBPF programs at boot",
+        ));
         if found.systemd {
             steps.push(systemctl(
                 "make systemd forget the unit",
@@ -384,16 +389,13 @@ pub fn plan(found: &Found, options: Options, manager: Option<PackageManager>) ->
     }
     ebpf_steps(&found.ebpf, &mut steps);
     if found.autoload_conf {
-        steps.push(Step::RemoveFile {
-            path: AUTOLOAD_CONF.to_owned(),
-            purpose: "loading at boot".to_owned(),
-        });
+        steps.push(Step::remove_file(AUTOLOAD_CONF, "loading at boot"));
     }
     if found.modprobe_conf {
-        steps.push(Step::RemoveFile {
-            path: MODPROBE_CONF.to_owned(),
-            purpose: "the module options (trusted list)".to_owned(),
-        });
+        steps.push(Step::remove_file(
+            MODPROBE_CONF,
+            "the module options (trusted list)",
+        ));
     }
     let packaged_version = |version: &str| {
         found

@@ -7,10 +7,8 @@
 use super::Backend;
 use crate::bundle;
 use crate::layout::{EBPF_UNIT, EBPF_UNIT_WANTED, STATE_FILE, SYSTEMD_RUNNING};
-use crate::plan::uninstall::{self, Found};
 use crate::plan::{self, Facts, Options, Plan, PlanError, State};
 use crate::state::StateFile;
-use crate::system::distro::PackageManager;
 use crate::system::ebpf::{format_nets, EbpfError};
 use crate::system::stats::CountersError;
 use crate::system::sysroot::SystemFs;
@@ -30,16 +28,6 @@ impl Backend for EbpfBackend {
         state: &State,
     ) -> Result<Plan, PlanError> {
         plan::ebpf::plan(facts, &state.ebpf, options)
-    }
-
-    fn plan_uninstall(
-        &self,
-        found: &Found,
-        options: uninstall::Options,
-        manager: Option<PackageManager>,
-    ) -> uninstall::Plan {
-        // One plan takes away whatever of either backend is there.
-        uninstall::plan(found, options, manager)
     }
 
     fn status(&self, fs: &dyn SystemFs) -> Status {

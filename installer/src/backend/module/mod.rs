@@ -7,9 +7,7 @@ pub mod prebuilt;
 pub mod status;
 
 use super::Backend;
-use crate::plan::uninstall::{self, Found};
 use crate::plan::{self, Facts, Options, Plan, PlanError, State};
-use crate::system::distro::PackageManager;
 use crate::system::stats::{self, CountersError};
 use crate::system::sysroot::SystemFs;
 use std::collections::BTreeMap;
@@ -26,15 +24,6 @@ impl Backend for ModuleBackend {
         state: &State,
     ) -> Result<Plan, PlanError> {
         plan::plan(facts, options, state)
-    }
-
-    fn plan_uninstall(
-        &self,
-        found: &Found,
-        options: uninstall::Options,
-        manager: Option<PackageManager>,
-    ) -> uninstall::Plan {
-        uninstall::plan(found, options, manager)
     }
 
     fn status(&self, fs: &dyn SystemFs) -> status::Status {
