@@ -108,6 +108,15 @@ fn china_clouds() -> Vec<(&'static str, Facts)> {
             ),
         ),
         (
+            "alinux-2",
+            facts(
+                "alinux",
+                "2.1903",
+                "4.19.91-26.6.al7.x86_64",
+                "#1 SMP Tue Mar 23 09:55:14 CST 2021",
+            ),
+        ),
+        (
             "alinux-3",
             facts(
                 "alinux",
