@@ -60,6 +60,17 @@ pub struct InstallArgs {
     #[arg(long = "trust", value_name = "CIDR")]
     pub trust: Vec<String>,
 
+    /// Also have a systemd timer write toa's counters to DIR/toa.prom every
+    /// 15 s (replaced atomically), for node_exporter's textfile collector
+    /// (DIR is its --collector.textfile.directory, and must exist). The
+    /// units are /etc/systemd/system/toa-metrics.{service,timer}; they run
+    /// this toa-install binary. Again with another DIR moves the file
+    /// there. Without this option an installed timer is kept as it is;
+    /// `toa-install uninstall` removes it and DIR/toa.prom. Needs systemd
+    /// (exit 4 without).
+    #[arg(long, value_name = "DIR")]
+    pub metrics_textfile: Option<PathBuf>,
+
     /// Print the exact plan (packages, commands, files) and change nothing.
     /// Does not need root; works with --root and --kernel-release.
     #[arg(long)]
@@ -159,7 +170,8 @@ pub enum Command {
     /// /etc/modprobe.d/toa.conf, `dkms remove` it for every kernel, delete
     /// its source under /usr/src, any prebuilt toa.ko under
     /// /lib/modules/*/extra (then depmod), and toa-install's state in
-    /// /var/lib/toa-install. Packages toa-install installed are kept unless
+    /// /var/lib/toa-install, and the metrics timer (--metrics-textfile):
+    /// stopped, its units and DIR/toa.prom removed. Packages toa-install installed are kept unless
     /// --purge-deps; a source tree and DKMS registration that belong to a
     /// package (toa-dkms) are left to it, with the command that removes
     /// them. Running it again finds nothing to do and exits 0.
@@ -333,6 +345,7 @@ fn install_request(global: &GlobalArgs, install: &InstallArgs) -> commands::inst
         root: global.root.clone(),
         kernel_release: global.kernel_release.clone(),
         quiet: global.quiet || global.json,
+        metrics_textfile: install.metrics_textfile.clone(),
     }
 }
 

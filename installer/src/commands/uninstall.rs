@@ -125,6 +125,20 @@ pub fn execute(
                     }
                 }
             }
+            Step::Systemctl { purpose, cmd } => {
+                let out = run(fx, progress, cmd, Exit::PersistFailed)?;
+                if !out.success {
+                    return Err(ExecError::new(
+                        Exit::PersistFailed,
+                        format!(
+                            "{purpose} failed: `{}`\n{}\nNext step: `systemctl status` says \
+                             why; fix that, then run toa-install uninstall again",
+                            cmd.line(),
+                            out.tail(20)
+                        ),
+                    ));
+                }
+            }
             Step::RemoveFile { path, .. } => {
                 ignore_missing(fx.remove(path)).map_err(|e| file_error(path, e))?;
                 // The directory toa-install made for a prebuilt module goes

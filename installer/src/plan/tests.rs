@@ -237,6 +237,7 @@ fn installed_state(facts: &Facts, trusted: &str) -> State {
         autoload_conf: Some(autoload_conf()),
         dkms_signing_key: false,
         recorded: true,
+        metrics: Default::default(),
     }
 }
 
@@ -520,3 +521,5 @@ fn commands_are_shell_quoted() {
     );
     assert_eq!(human_duration(Duration::from_secs(3600 * 2)), "2h");
 }
+
+mod metrics;

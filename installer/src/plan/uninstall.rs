@@ -7,7 +7,7 @@
 use crate::layout::{
     AUTOLOAD_CONF, DKMS_TREE, MODPROBE_CONF, MODULE, STATE_DIR, STATE_FILE, TOA_SYSFS,
 };
-use crate::plan::{installed_packages, packages, timeouts, Cmd};
+use crate::plan::{installed_packages, metrics, packages, timeouts, Cmd};
 use crate::state::StateFile;
 use crate::system::distro::PackageManager;
 use crate::system::installed;
@@ -48,6 +48,8 @@ pub struct Found {
     pub state_dir: bool,
     /// Of the packages the state file records, those still installed.
     pub packages_still_installed: BTreeSet<String>,
+    /// The metrics timer's units and file (`--metrics-textfile`).
+    pub metrics: metrics::Current,
 }
 
 fn sorted_dir(fs: &dyn SystemFs, path: &str) -> Vec<String> {
@@ -158,6 +160,7 @@ impl Found {
             _ => BTreeSet::new(),
         };
         Found {
+            metrics: metrics::Current::read(fs, state.as_ref()),
             loaded: Some(loaded),
             holders,
             refcnt,
@@ -207,6 +210,13 @@ pub enum Step {
         /// What holds the module, for the message when it is in use.
         holders: Vec<String>,
     },
+    /// `systemctl` on units toa-install wrote.
+    Systemctl {
+        /// What it is for.
+        purpose: String,
+        /// The command.
+        cmd: Cmd,
+    },
     /// Remove one file.
     RemoveFile {
         /// The path.
@@ -248,6 +258,7 @@ impl Step {
     pub fn summary(&self) -> String {
         match self {
             Step::Unload { cmd, .. } => format!("unload the module: {cmd}"),
+            Step::Systemctl { purpose, cmd } => format!("{purpose}: {cmd}"),
             Step::RemoveFile { path, purpose } => format!("remove {purpose}: {path}"),
             Step::RemoveTree { path, purpose } => format!("remove {purpose}: {path}"),
             Step::DkmsRemove { version, cmd } => {
@@ -288,7 +299,8 @@ impl Plan {
 
 /// Computes the plan: a pure function of what was found.
 pub fn plan(found: &Found, options: Options, manager: Option<PackageManager>) -> Plan {
-    let mut steps = Vec::new();
+    // The timer first: it reads the module's counters.
+    let mut steps = metrics::uninstall_steps(&found.metrics);
     let mut warnings = Vec::new();
     if found.loaded_is_ours() {
         steps.push(Step::Unload {

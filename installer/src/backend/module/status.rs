@@ -5,6 +5,7 @@
 use crate::layout::{
     AUTOLOAD_CONF, MODPROBE_CONF, MODULE, OSRELEASE, STATE_FILE, TOA_SYSFS, TRUSTED_PARAM,
 };
+use crate::plan::metrics;
 use crate::state::{Source, StateFile};
 use crate::system::installed::{self, Owner};
 use crate::system::stats;
@@ -40,6 +41,8 @@ pub struct Status {
     pub trusted_source: Option<String>,
     /// The counters of `/proc/net/toa_stats`, summed over CPUs.
     pub counters: BTreeMap<String, u64>,
+    /// The metrics timer (`--metrics-textfile`), when set up.
+    pub metrics: Option<metrics::Summary>,
     /// What deserves attention.
     pub warnings: Vec<String>,
 }
@@ -168,6 +171,14 @@ pub fn gather(fs: &dyn SystemFs) -> Status {
             );
         }
     }
+    let metrics = metrics::Current::read(fs, state.as_ref()).summary();
+    if let Some(m) = metrics.as_ref().filter(|m| !m.enabled) {
+        warnings.push(format!(
+            "{} is not enabled: the metrics file is not being written. Next step: \
+             `systemctl enable --now {}`, or run `toa-install --metrics-textfile DIR` again",
+            m.timer, m.timer
+        ));
+    }
     if state.is_some() && !autoload {
         warnings.push(format!(
             "{AUTOLOAD_CONF} does not load toa at boot. Next step: run `toa-install` again"
@@ -183,6 +194,7 @@ pub fn gather(fs: &dyn SystemFs) -> Status {
         trusted,
         trusted_source,
         counters,
+        metrics,
         warnings,
     }
 }
@@ -214,6 +226,16 @@ pub fn render_text(s: &Status) -> String {
             s.trusted.join(",")
         }
     );
+    if let Some(m) = &s.metrics {
+        let _ = writeln!(
+            out,
+            "metrics:   {} every {} s by {} ({})",
+            m.file.as_deref().unwrap_or("(no directory recorded)"),
+            metrics::INTERVAL_SECS,
+            m.timer,
+            if m.enabled { "enabled" } else { "not enabled" }
+        );
+    }
     if !s.counters.is_empty() {
         let get = |n: &str| s.counters.get(n).copied().unwrap_or(0);
         let _ = writeln!(

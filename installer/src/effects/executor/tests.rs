@@ -606,3 +606,5 @@ fn verbose_runs_show_each_command_its_time_and_a_failure_s_output() {
         .iter()
         .any(|l| l == "  running: dkms remove -m toa -v 0.1.0 --all"));
 }
+
+mod metrics;

@@ -6,7 +6,7 @@ use crate::effects::host::FileData;
 use crate::effects::progress::Progress;
 use crate::effects::runner::RunError;
 use crate::layout::{MODULE, TRUSTED_PARAM, UNDO_LOG};
-use crate::plan::{timeouts, Cmd};
+use crate::plan::{systemd, timeouts, Cmd};
 use serde::{Deserialize, Serialize};
 use std::io;
 use thiserror::Error;
@@ -75,6 +75,14 @@ pub enum UndoEntry {
     },
     /// The module was loaded; unload it.
     Loaded,
+    /// systemd re-read its units: it re-reads them again once the unit
+    /// files are restored (at the end of the undo, whatever its place).
+    SystemdReloaded,
+    /// A unit was enabled (and started); `systemctl disable --now` it.
+    UnitEnabled {
+        /// The unit.
+        unit: String,
+    },
     /// Packages were installed; kept, but reported.
     Packages {
         /// Their names.
@@ -113,6 +121,7 @@ impl Run<'_> {
         let mut problems = Vec::new();
         let _ = self.fx.remove(UNDO_LOG);
         let entries = std::mem::take(&mut self.log);
+        let reloaded = entries.contains(&UndoEntry::SystemdReloaded);
         for entry in entries.iter().rev() {
             let result = match entry {
                 UndoEntry::File { path, previous } if path == TRUSTED_PARAM => match previous {
@@ -163,9 +172,17 @@ impl Run<'_> {
                     &Cmd::new("modprobe", &["-r", MODULE], timeouts::MODPROBE),
                     progress,
                 ),
-                UndoEntry::Packages { .. } => Ok(()),
+                UndoEntry::UnitEnabled { unit } => {
+                    self.undo_command(&systemd::disable_now(unit), progress)
+                }
+                UndoEntry::SystemdReloaded | UndoEntry::Packages { .. } => Ok(()),
             };
             if let Err(problem) = result {
+                problems.push(problem.to_string());
+            }
+        }
+        if reloaded {
+            if let Err(problem) = self.undo_command(&systemd::daemon_reload(), progress) {
                 problems.push(problem.to_string());
             }
         }
