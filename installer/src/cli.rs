@@ -137,7 +137,8 @@ pub enum Command {
     /// Show whether toa is loaded, its version, how toa-install installed
     /// it (prebuilt or dkms), whether it loads at boot, the trusted list
     /// (with a warning when it is empty: every sender is then believed),
-    /// and a summary of its counters. Changes nothing; does not need root.
+    /// a summary of its counters, and the --metrics-textfile timer when set
+    /// up. Changes nothing; does not need root.
     Status,
 
     /// End-to-end self-test of the loaded module: in a private network

@@ -10,7 +10,7 @@ use crate::backend::module::ModuleBackend;
 use crate::backend::Backend;
 use crate::commands::facts;
 use crate::commands::report::{Ending, ErrorDoc, Output};
-use crate::effects::executor::{dkms_failed, run_reported, ExecError};
+use crate::effects::executor::{dkms_failed, run_reported, systemctl_failed, ExecError};
 use crate::effects::host::RealHost;
 use crate::effects::lock::{require_root, RunLock};
 use crate::effects::progress::Progress;
@@ -128,14 +128,11 @@ pub fn execute(
             Step::Systemctl { purpose, cmd } => {
                 let out = run(fx, progress, cmd, Exit::PersistFailed)?;
                 if !out.success {
-                    return Err(ExecError::new(
-                        Exit::PersistFailed,
-                        format!(
-                            "{purpose} failed: `{}`\n{}\nNext step: `systemctl status` says \
-                             why; fix that, then run toa-install uninstall again",
-                            cmd.line(),
-                            out.tail(20)
-                        ),
+                    return Err(systemctl_failed(
+                        purpose,
+                        cmd,
+                        &out,
+                        "toa-install uninstall",
                     ));
                 }
             }

@@ -1,8 +1,8 @@
 //! One method per kind of [`Step`].
 
 use super::{
-    dkms_failed, io_error, last_lines, packages_failed, parent, persist_error, ExecError, Run,
-    Services, StepError, UndoEntry,
+    dkms_failed, io_error, last_lines, packages_failed, parent, persist_error, systemctl_failed,
+    ExecError, Run, Services, StepError, UndoEntry,
 };
 use crate::bundle::{self, MODULE_SOURCE};
 use crate::exit::Exit;
@@ -156,16 +156,7 @@ impl Run<'_> {
         }
         let out = self.command(cmd, Exit::PersistFailed, services)?;
         if !out.success {
-            return Err(ExecError::new(
-                Exit::PersistFailed,
-                format!(
-                    "{purpose} failed: `{}`\n{}\nNext step: `systemctl status` and \
-                     `journalctl -xe` say why; fix that, then run toa-install again",
-                    cmd.line(),
-                    out.tail(20)
-                ),
-            )
-            .into());
+            return Err(systemctl_failed(purpose, cmd, &out, "toa-install").into());
         }
         Ok(())
     }
