@@ -404,6 +404,31 @@ mod tests {
     }
 
     #[test]
+    fn the_metrics_service_runs_a_command_line_we_accept() {
+        use crate::commands::stats::Format;
+        use crate::plan::metrics::{service, Textfile};
+        let unit = service(&Textfile {
+            dir: "/var/lib/prometheus/node-exporter".to_owned(),
+            exec: "/usr/sbin/toa-install".to_owned(),
+        });
+        let line = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap();
+        let cli = Cli::try_parse_from(line.split(' ')).unwrap();
+        match cli.command {
+            Some(Command::Stats(args)) => {
+                assert_eq!(args.format, Format::Prometheus);
+                assert_eq!(
+                    args.output,
+                    Some(PathBuf::from("/var/lib/prometheus/node-exporter/toa.prom"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn quiet_and_verbose_conflict() {
         let err = Cli::try_parse_from(["toa-install", "-q", "-v", "detect"]).unwrap_err();
         assert_eq!(err.exit_code(), i32::from(Exit::Usage.code()));

@@ -33,7 +33,8 @@ pub struct Textfile {
     pub exec: String,
 }
 
-/// The service: one `stats` run. `--quiet`: the journal gets errors only.
+/// The service: one `stats` run (it prints nothing but errors, which go to
+/// the journal). The command line is `cli`'s: a test parses it.
 pub fn service(t: &Textfile) -> String {
     format!(
         "# Written by toa-install (--metrics-textfile); removed by toa-install uninstall.\n\
@@ -42,7 +43,7 @@ pub fn service(t: &Textfile) -> String {
          \n\
          [Service]\n\
          Type=oneshot\n\
-         ExecStart={} --quiet stats --format prometheus --output {}\n",
+         ExecStart={} stats --format prometheus --output {}\n",
         t.exec,
         metrics_file(&t.dir)
     )

@@ -82,7 +82,7 @@ fn the_timer_alone_on_an_installed_module() {
         panic!("{:?}", p.steps[0]);
     };
     assert!(contents.contains(
-        "ExecStart=/usr/sbin/toa-install --quiet stats --format prometheus --output \
+        "ExecStart=/usr/sbin/toa-install stats --format prometheus --output \
          /var/lib/prometheus/node-exporter/toa.prom\n"
     ));
 }
