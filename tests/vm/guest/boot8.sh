@@ -2,14 +2,15 @@
 # Boot 8 - scenario 8: `toa-install doctor` and `stats` on the whole system. toa is installed from
 # the mirror's prebuilt (fast: the compile path is boot 1's) with trusted=10.0.0.0/8, the checks of
 # guest/doctor.sh run (with the --metrics-textfile timer's: installed, written, equal to the
-# counters, idempotent, removed by uninstall), and toa is uninstalled again.
+# counters, idempotent, moved by another directory, removed by uninstall), and toa is uninstalled
+# again.
 set -u
 # shellcheck source=SCRIPTDIR/lib.sh
 . /run/toa-vm/lib.sh
 # shellcheck source=SCRIPTDIR/doctor.sh
 . /run/toa-vm/doctor.sh
 
-rm -rf /var/tmp/toa-mirror "$TEXTFILE"
+rm -rf /var/tmp/toa-mirror "$TEXTFILE" "$TEXTFILE_MOVED"
 cp -a "$MIRROR" /var/tmp/toa-mirror
 install=(--offline /var/tmp/toa-mirror --trust 10.0.0.0/8 --yes)
 ti textfile-missing "${install[@]}" --metrics-textfile "$TEXTFILE"
@@ -27,8 +28,11 @@ check s8 "the same --metrics-textfile again changes nothing" bash -c \
 	"[ \"\$(cat $OUT/textfile-again.rc)\" = 0 ] && grep -qF '\"changed\": false' $OUT/textfile-again.out"
 doctor_scenario
 textfile_counters
+mkdir -p "$TEXTFILE_MOVED"
+ti textfile-move "${install[@]}" --metrics-textfile "$TEXTFILE_MOVED"
+textfile_moved
 ti uninstall uninstall
 check s8 "uninstall exits 0" exit_is uninstall 0
 check s8 "nothing of toa is left" nothing_left
 textfile_removed
-rm -rf /var/tmp/toa-mirror
+rm -rf /var/tmp/toa-mirror "$TEXTFILE" "$TEXTFILE_MOVED"

@@ -58,13 +58,23 @@ textfile_counters() {
 	check s8 "only toa.prom in $TEXTFILE (no temporary file left)" test "$(ls -A "$TEXTFILE")" = toa.prom
 }
 
+# after `--metrics-textfile "$TEXTFILE_MOVED"`: the old file gone, the new one written
+TEXTFILE_MOVED=/var/lib/toa-vm-textfile-moved
+textfile_moved() {
+	check s8 "another --metrics-textfile exits 0" exit_is textfile-move 0
+	check s8 "it removed the old toa.prom" test ! -e "$TEXTFILE/toa.prom"
+	check s8 "the timer writes $TEXTFILE_MOVED/toa.prom within $TEXTFILE_WAIT s" \
+		wait_for_file "$TEXTFILE_MOVED/toa.prom"
+	check s8 "the old directory stays without toa.prom" test ! -e "$TEXTFILE/toa.prom"
+}
+
 # after uninstall: no units, the timer unknown to systemd, no file
 textfile_removed() {
 	check s8 "uninstall removed the units" bash -c '! ls /etc/systemd/system/toa-metrics.* \
 		/etc/systemd/system/timers.target.wants/toa-metrics.timer 2>/dev/null'
 	check s8 "systemd no longer knows toa-metrics.timer" \
 		test "$(systemctl show -p LoadState --value toa-metrics.timer)" = not-found
-	check s8 "uninstall removed toa.prom" test ! -e "$TEXTFILE/toa.prom"
+	check s8 "uninstall removed toa.prom" test ! -e "$TEXTFILE_MOVED/toa.prom"
 }
 
 doctor_scenario() {
