@@ -68,6 +68,16 @@ pub struct InstallArgs {
     /// with one line saying why. The two never run at once (exit 12).
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: crate::commands::install::Choice,
+    /// Also have a systemd timer write toa's counters to DIR/toa.prom every
+    /// 15 s (replaced atomically), for node_exporter's textfile collector
+    /// (DIR is its --collector.textfile.directory, and must exist). The
+    /// units are /etc/systemd/system/toa-metrics.{service,timer}; they run
+    /// this toa-install binary. Again with another DIR moves the file
+    /// there. Without this option an installed timer is kept as it is;
+    /// `toa-install uninstall` removes it and DIR/toa.prom. Needs systemd
+    /// (exit 4 without).
+    #[arg(long, value_name = "DIR")]
+    pub metrics_textfile: Option<PathBuf>,
 
     /// Print the exact plan (packages, commands, files) and change nothing.
     /// Does not need root; works with --root and --kernel-release.
@@ -138,7 +148,8 @@ pub enum Command {
     /// toa-install installed it (prebuilt, dkms or ebpf), whether it comes
     /// back at boot, the trusted list
     /// (with a warning when it is empty: every sender is then believed),
-    /// and a summary of its counters. Changes nothing; does not need root.
+    /// a summary of its counters, and the --metrics-textfile timer when set
+    /// up. Changes nothing; does not need root.
     Status,
 
     /// End-to-end self-test of the active backend: in a private network
@@ -173,7 +184,8 @@ pub enum Command {
     /// /etc/modprobe.d/toa.conf, `dkms remove` it for every kernel, delete
     /// its source under /usr/src, any prebuilt toa.ko under
     /// /lib/modules/*/extra (then depmod), and toa-install's state in
-    /// /var/lib/toa-install. Packages toa-install installed are kept unless
+    /// /var/lib/toa-install, and the metrics timer (--metrics-textfile):
+    /// stopped, its units and DIR/toa.prom removed. Packages toa-install installed are kept unless
     /// --purge-deps; a source tree and DKMS registration that belong to a
     /// package (toa-dkms) are left to it, with the command that removes
     /// them. Running it again finds nothing to do and exits 0.
@@ -363,6 +375,7 @@ fn install_request(global: &GlobalArgs, install: &InstallArgs) -> commands::inst
         kernel_release: global.kernel_release.clone(),
         quiet: global.quiet || global.json,
         backend: install.backend,
+        metrics_textfile: install.metrics_textfile.clone(),
     }
 }
 
@@ -417,6 +430,31 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(Cli::try_parse_from(["toa-install", "mirror", "build", "--out", "/x"]).is_err());
+    }
+
+    #[test]
+    fn the_metrics_service_runs_a_command_line_we_accept() {
+        use crate::commands::stats::Format;
+        use crate::plan::metrics::{service, Textfile};
+        let unit = service(&Textfile {
+            dir: "/var/lib/prometheus/node-exporter".to_owned(),
+            exec: "/usr/sbin/toa-install".to_owned(),
+        });
+        let line = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap();
+        let cli = Cli::try_parse_from(line.split(' ')).unwrap();
+        match cli.command {
+            Some(Command::Stats(args)) => {
+                assert_eq!(args.format, Format::Prometheus);
+                assert_eq!(
+                    args.output,
+                    Some(PathBuf::from("/var/lib/prometheus/node-exporter/toa.prom"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -32,7 +32,8 @@ pub enum Exit {
     LoadFailed,
     /// 10: the end-to-end self-test failed.
     VerifyFailed,
-    /// 11: boot-time autoload could not be written.
+    /// 11: boot-time autoload (or the `--metrics-textfile` timer) could not
+    /// be set up.
     PersistFailed,
     /// 12: another `toa` module is already loaded.
     Conflict,

@@ -51,6 +51,36 @@ pub const MODPROBE_CONF: &str = "/etc/modprobe.d/toa.conf";
 /// (every supported distribution boots with systemd).
 pub const AUTOLOAD_CONF: &str = "/etc/modules-load.d/toa.conf";
 
+/// Units toa-install writes go where the administrator's own units go, so
+/// that a package's unit of the same name (in /lib/systemd/system) never
+/// shadows them.
+pub const SYSTEMD_UNIT_DIR: &str = systemd_units!();
+/// Present when the host was booted with systemd (what `sd_booted(3)`
+/// checks).
+pub const SYSTEMD_BOOTED: &str = "/run/systemd/system";
+/// The oneshot service that writes the metrics file (`--metrics-textfile`).
+pub const METRICS_SERVICE: &str = "toa-metrics.service";
+/// The timer that starts [`METRICS_SERVICE`].
+pub const METRICS_TIMER: &str = "toa-metrics.timer";
+/// The file written in the `--metrics-textfile` directory
+/// (node_exporter's textfile collector reads `*.prom`).
+pub const METRICS_FILE: &str = "toa.prom";
+
+/// A unit file toa-install writes.
+pub fn unit_path(unit: &str) -> String {
+    format!("{SYSTEMD_UNIT_DIR}/{unit}")
+}
+
+/// The link `systemctl enable` makes for a unit wanted by `target`.
+pub fn unit_enabled_link(target: &str, unit: &str) -> String {
+    format!("{SYSTEMD_UNIT_DIR}/{target}.wants/{unit}")
+}
+
+/// The metrics file in a textfile directory.
+pub fn metrics_file(dir: &str) -> String {
+    format!("{}/{METRICS_FILE}", dir.trim_end_matches('/'))
+}
+
 /// The eBPF backend's unit, which attaches the programs again at boot
 /// (bpffs does not outlive a boot).
 pub const EBPF_UNIT_NAME: &str = "toa-ebpf.service";
@@ -61,8 +91,6 @@ pub const EBPF_UNIT_WANTED: &str = concat!(
     systemd_units!(),
     "/multi-user.target.wants/toa-ebpf.service"
 );
-/// Present when the host booted with systemd.
-pub const SYSTEMD_RUNNING: &str = "/run/systemd/system";
 /// Where the unit runs toa-install from: a copy of the installing binary,
 /// because `curl | sh` runs toa-install from a temporary directory.
 pub const EBPF_LOADER_DIR: &str = "/usr/local/lib/toa";

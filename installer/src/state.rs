@@ -74,6 +74,10 @@ pub struct StateFile {
     /// tells it from another toa.ko at the same path (DKMS's on EL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srcversion: Option<String>,
+    /// `--metrics-textfile`: the directory the metrics timer writes
+    /// `toa.prom` to, for `status` and `uninstall` (which removes the file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_textfile: Option<String>,
 }
 
 #[cfg(test)]

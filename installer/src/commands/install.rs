@@ -15,8 +15,8 @@ use crate::effects::host::RealHost;
 use crate::effects::lock::{require_root, RunLock};
 use crate::effects::progress::{Display, Progress};
 use crate::exit::{Categorized, Exit};
-use crate::layout::{LOCK_FILE, SYSTEMD_RUNNING};
-use crate::plan::{self, CidrError, Facts, MirrorSource, Options, Plan, State};
+use crate::layout::{LOCK_FILE, SYSTEMD_BOOTED};
+use crate::plan::{self, metrics, CidrError, Facts, MirrorSource, Options, Plan, State};
 use crate::system::ebpf::{EbpfFacts, Support};
 use crate::system::installed::Owner;
 use crate::system::security::OurModule;
@@ -48,6 +48,8 @@ pub struct Request {
     pub quiet: bool,
     /// `--backend`.
     pub backend: Choice,
+    /// `--metrics-textfile`.
+    pub metrics_textfile: Option<PathBuf>,
 }
 
 /// How an `install` run ended, ready to print.
@@ -174,6 +176,8 @@ pub fn check_request(req: &Request) -> Result<Options, RequestError> {
         prebuilt_only: req.prebuilt_only,
         mirrors: mirror_sources(req.offline.as_deref(), &req.mirrors),
         trust,
+        // Checked against the host in `run`.
+        metrics_textfile: None,
     })
 }
 
@@ -221,7 +225,7 @@ fn fallback_note(module_error: &str) -> String {
 /// as it runs.
 pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Document {
     let start = Instant::now();
-    let options = match check_request(req) {
+    let mut options = match check_request(req) {
         Ok(o) => o,
         Err(e) => return Document::failed(e.category(), e.to_string()),
     };
@@ -235,6 +239,18 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
         Err(e) => return Document::failed(e.category(), e.to_string()),
     };
     let live = fs.is_live();
+    if let Some(dir) = &req.metrics_textfile {
+        match metrics::check(
+            &fs,
+            live,
+            &dir.display().to_string(),
+            running_binary(),
+            &temporary_dirs(),
+        ) {
+            Ok(t) => options.metrics_textfile = Some(t),
+            Err(e) => return Document::failed(e.category(), e.to_string()),
+        }
+    }
     let host = TimedHost::default();
     let ours = OurModule::this_release();
     let gathered = facts::gather(Target {
@@ -441,6 +457,26 @@ pub fn run(req: &Request, euid_is_root: bool, progress: &mut dyn Progress) -> Do
     }
 }
 
+/// This toa-install's path, for the metrics timer to run.
+fn running_binary() -> Result<String, String> {
+    std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .map(|p| p.display().to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Directories whose files do not outlive the run or the boot: the
+/// install script's `mktemp -d` is below `TMPDIR` or /tmp.
+fn temporary_dirs() -> Vec<String> {
+    let mut dirs: Vec<String> = ["/tmp", "/var/tmp", "/dev/shm", "/run"]
+        .map(str::to_owned)
+        .to_vec();
+    if let Ok(t) = std::fs::canonicalize(std::env::temp_dir()) {
+        dirs.push(t.display().to_string());
+    }
+    dirs
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -473,7 +509,7 @@ pub fn main(output: &Output, req: &Request) -> Exit {
     let doc = run(req, super::euid_is_root(), &mut progress);
     drop(progress);
     let done = match (doc.backend, doc.changed) {
-        (Some(Kind::Ebpf), true) if !Path::new(SYSTEMD_RUNNING).exists() => {
+        (Some(Kind::Ebpf), true) if !Path::new(SYSTEMD_BOOTED).exists() => {
             "toa's eBPF backend is attached and verified (nothing attaches it at boot: see the \
              warning)."
         }

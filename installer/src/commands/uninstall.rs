@@ -10,7 +10,7 @@ use crate::backend::module::ModuleBackend;
 use crate::backend::Backend;
 use crate::commands::facts;
 use crate::commands::report::{Ending, ErrorDoc, Output};
-use crate::effects::executor::{dkms_failed, run_reported, ExecError};
+use crate::effects::executor::{dkms_failed, run_reported, systemctl_failed, ExecError};
 use crate::effects::host::RealHost;
 use crate::effects::lock::{require_root, RunLock};
 use crate::effects::progress::Progress;
@@ -125,6 +125,17 @@ pub fn execute(
                     }
                 }
             }
+            Step::Systemctl { purpose, cmd } => {
+                let out = run(fx, progress, cmd, Exit::PersistFailed)?;
+                if !out.success {
+                    return Err(systemctl_failed(
+                        purpose,
+                        cmd,
+                        &out,
+                        "toa-install uninstall",
+                    ));
+                }
+            }
             Step::RemoveFile { path, .. } => {
                 ignore_missing(fx.remove(path)).map_err(|e| file_error(path, e))?;
                 // The directory toa-install made for a prebuilt module goes
@@ -137,15 +148,6 @@ pub fn execute(
             }
             Step::RemoveTree { path, .. } => {
                 ignore_missing(fx.remove_tree(path)).map_err(|e| file_error(path, e))?;
-            }
-            Step::Systemctl { cmd, .. } => {
-                let out = run(fx, progress, cmd, Exit::PersistFailed)?;
-                if !out.success {
-                    return Err(ExecError::new(
-                        Exit::PersistFailed,
-                        format!("`{}` failed:\n{}", cmd.line(), out.tail(20)),
-                    ));
-                }
             }
             Step::DetachEbpf => {
                 fx.ebpf_detach().map_err(|e| {

@@ -3,8 +3,9 @@
 //! unit that attaches them again at every boot. Pure, like [`super::plan`]:
 //! steps already in effect are left out, so a second run plans nothing.
 
-use super::{timeouts, Cmd, Facts, Options, Plan, PlanError, Source, Step};
-use crate::layout::{EBPF_LOADER, EBPF_UNIT, EBPF_UNIT_NAME};
+use super::systemd::{self, Enable, Installed, Unit};
+use super::{metrics, Facts, Options, Plan, PlanError, Source, Step};
+use crate::layout::{EBPF_LOADER, EBPF_UNIT_NAME};
 use crate::system::ebpf::{EbpfFacts, Support};
 use crate::system::security::LoadedToa;
 
@@ -47,12 +48,20 @@ pub fn unit_trusted(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn systemctl(args: &[&str]) -> Cmd {
-    Cmd::new("systemctl", args, timeouts::SYSTEMCTL)
-}
+/// The unit is enabled for the normal boot target; it orders itself
+/// before the network with `Before=network-pre.target`.
+pub const ENABLE: Enable = Enable {
+    unit: EBPF_UNIT_NAME,
+    wanted_by: "multi-user.target",
+};
 
 /// Computes the eBPF backend's plan.
-pub fn plan(facts: &Facts, ebpf: &EbpfFacts, options: &Options) -> Result<Plan, PlanError> {
+pub fn plan(
+    facts: &Facts,
+    ebpf: &EbpfFacts,
+    metrics: &metrics::Current,
+    options: &Options,
+) -> Result<Plan, PlanError> {
     match &facts.security.toa_module {
         LoadedToa::Ours { .. } => return Err(PlanError::ModuleActive),
         LoadedToa::Foreign { .. } => return Err(PlanError::ForeignModuleActive),
@@ -83,10 +92,20 @@ pub fn plan(facts: &Facts, ebpf: &EbpfFacts, options: &Options) -> Result<Plan, 
     }
     let persist = ebpf.systemd;
     let write_loader = persist && !ebpf.loader_current;
-    let contents = unit(&trusted);
-    let write_unit = persist && ebpf.unit.as_deref() != Some(contents.as_str());
-    let enable = persist && !ebpf.unit_enabled;
-    if !steps.is_empty() || write_loader || write_unit || enable || !ebpf.recorded {
+    let installed = Installed {
+        files: vec![(EBPF_UNIT_NAME.to_owned(), ebpf.unit.clone())],
+        enabled: ebpf.unit_enabled,
+    };
+    let unit_steps = if persist {
+        let units = [Unit {
+            name: EBPF_UNIT_NAME,
+            contents: unit(&trusted),
+        }];
+        systemd::install_steps(&units, ENABLE, &installed)
+    } else {
+        Vec::new()
+    };
+    if !steps.is_empty() || write_loader || !unit_steps.is_empty() || !ebpf.recorded {
         steps.push(Step::Verify);
     }
     if write_loader {
@@ -94,28 +113,17 @@ pub fn plan(facts: &Facts, ebpf: &EbpfFacts, options: &Options) -> Result<Plan, 
             path: EBPF_LOADER.to_owned(),
         });
     }
-    if write_unit {
-        steps.push(Step::WriteFile {
-            path: EBPF_UNIT.to_owned(),
-            contents,
-            mode: 0o644,
-        });
-        steps.push(Step::Run {
-            purpose: "make systemd read the unit".to_owned(),
-            cmd: systemctl(&["daemon-reload"]),
-            failure: crate::exit::Exit::PersistFailed,
-        });
-    }
-    if enable {
-        steps.push(Step::EnableUnit {
-            unit: EBPF_UNIT_NAME.to_owned(),
-            cmd: systemctl(&["enable", EBPF_UNIT_NAME]),
-        });
-    }
+    steps.extend(unit_steps);
+    // The metrics timer reads the counters of whichever backend runs.
+    steps.extend(metrics::install_steps(
+        options.metrics_textfile.as_ref(),
+        metrics,
+    ));
     if !steps.is_empty() {
         steps.push(Step::RecordState {
             source: Source::Ebpf,
             kernel_release: facts.kernel.release.clone(),
+            metrics_textfile: options.metrics_textfile.as_ref().map(|t| t.dir.clone()),
         });
     }
     Ok(Plan {

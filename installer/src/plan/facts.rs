@@ -1,7 +1,7 @@
 //! What a plan is computed from: the request ([`Options`]), the host as
 //! `detect` sees it ([`Facts`]) and what is already in place ([`State`]).
 
-use super::{dkms_conf, packages, MirrorSource};
+use super::{dkms_conf, metrics, packages, MirrorSource};
 use crate::bundle::{self, MODULE_SOURCE};
 use crate::layout::{
     source_dir, DKMS_MOK_KEY, DKMS_TREE, MODPROBE_CONF, MODULE_FILES, STATE_FILE, TRUSTED_PARAM,
@@ -26,6 +26,9 @@ pub struct Options {
     pub mirrors: Vec<MirrorSource>,
     /// `--trust`, already validated; `None` keeps the current setting.
     pub trust: Option<Vec<String>>,
+    /// `--metrics-textfile`, already checked; `None` leaves the metrics
+    /// timer as it is (installed or not).
+    pub metrics_textfile: Option<metrics::Textfile>,
 }
 
 /// What the plan is computed for: the host as `detect` sees it.
@@ -111,6 +114,8 @@ pub struct State {
     /// The eBPF backend's pieces (read by [`EbpfFacts::read`]; this reads
     /// them without probing the kernel).
     pub ebpf: EbpfFacts,
+    /// The metrics timer's units and recorded directory.
+    pub metrics: metrics::Current,
 }
 
 impl State {
@@ -134,6 +139,7 @@ impl State {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
         let installed = installed::owner(fs, release, state_file.as_ref());
+        let metrics = metrics::Current::read(fs, state_file.as_ref());
         let recorded = state_file.is_some_and(|s| {
             s.kernel_release == release
                 && installed.source_name().is_none_or(|n| s.source.name() == n)
@@ -156,6 +162,7 @@ impl State {
             dkms_signing_key: fs.exists(DKMS_MOK_KEY),
             recorded,
             ebpf: EbpfFacts::read(fs, root.is_none(), false),
+            metrics,
         }
     }
 

@@ -13,9 +13,11 @@ mod cmd;
 pub mod diagnose;
 pub mod ebpf;
 mod facts;
+pub mod metrics;
 pub mod packages;
 pub mod selftest;
 mod step;
+pub mod systemd;
 pub mod timeouts;
 pub mod uninstall;
 
@@ -468,6 +470,9 @@ fn finish(
     if !steps.is_empty() || write_modprobe || write_autoload || !state.recorded {
         steps.push(Step::Verify);
     }
+    // The metrics timer reads the counters; it is not the module, so it
+    // needs no self-test of its own and comes after the module's files.
+    let metrics = metrics::install_steps(options.metrics_textfile.as_ref(), &state.metrics);
     if let (true, Some(contents)) = (write_modprobe, modprobe) {
         steps.push(Step::WriteFile {
             path: MODPROBE_CONF.to_owned(),
@@ -482,10 +487,12 @@ fn finish(
             mode: 0o644,
         });
     }
+    steps.extend(metrics);
     if !steps.is_empty() {
         steps.push(Step::RecordState {
             source,
             kernel_release: facts.kernel.release.clone(),
+            metrics_textfile: options.metrics_textfile.as_ref().map(|t| t.dir.clone()),
         });
     }
     steps

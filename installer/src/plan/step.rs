@@ -1,5 +1,6 @@
 //! One thing the installer does, and where a prebuilt module may come from.
 
+use super::systemd::SystemctlUndo;
 use super::Cmd;
 use crate::exit::Exit;
 use crate::layout::{EBPF_PIN_DIR, STATE_FILE, TRUSTED_PARAM};
@@ -65,6 +66,22 @@ pub enum Step {
         /// Permission bits.
         mode: u32,
     },
+    /// Remove a file (its content is kept in the undo log).
+    RemoveFile {
+        /// Absolute path.
+        path: String,
+        /// What it is.
+        purpose: String,
+    },
+    /// `systemctl` on units toa-install writes (see `plan::systemd`).
+    Systemctl {
+        /// What it is for.
+        purpose: String,
+        /// The command.
+        cmd: Cmd,
+        /// What undoes it when a later step fails.
+        undo: SystemctlUndo,
+    },
     /// `dkms add`.
     DkmsAdd {
         /// The command.
@@ -124,13 +141,6 @@ pub enum Step {
         /// The copy.
         path: String,
     },
-    /// `systemctl enable` a unit toa-install wrote.
-    EnableUnit {
-        /// The unit's name.
-        unit: String,
-        /// The command.
-        cmd: Cmd,
-    },
     /// The end-to-end self-test (`toa-install verify`).
     Verify,
     /// Record what was installed in the state file.
@@ -139,6 +149,10 @@ pub enum Step {
         source: Source,
         /// The kernel it is installed for.
         kernel_release: String,
+        /// `--metrics-textfile`'s directory; `None` keeps what the state
+        /// file records.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        metrics_textfile: Option<String>,
     },
 }
 
@@ -154,6 +168,8 @@ impl Step {
                 files.join(" ")
             ),
             Step::WriteFile { path, mode, .. } => format!("write {path} (mode {mode:04o})"),
+            Step::RemoveFile { path, purpose } => format!("remove {purpose}: {path}"),
+            Step::Systemctl { purpose, cmd, .. } => format!("{purpose}: {cmd}"),
             Step::DkmsAdd { cmd } => format!("register the source with DKMS: {cmd}"),
             Step::DkmsBuild { cmd, .. } => format!("build toa.ko: {cmd}"),
             Step::DkmsInstall { cmd } => format!("install toa.ko: {cmd}"),
@@ -187,7 +203,6 @@ impl Step {
             Step::CopyLoader { path } => {
                 format!("copy this toa-install to {path}, which the boot-time unit runs")
             }
-            Step::EnableUnit { cmd, .. } => format!("attach the eBPF programs at boot: {cmd}"),
             Step::Verify => "verify: TOA handshakes over IPv4 and IPv6 in a private network \
                              namespace must reach accept() and getpeername()"
                 .to_owned(),

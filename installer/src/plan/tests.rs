@@ -248,6 +248,7 @@ fn installed_state(facts: &Facts, trusted: &str) -> State {
         dkms_signing_key: false,
         recorded: true,
         ebpf: EbpfFacts::default(),
+        metrics: Default::default(),
     }
 }
 
@@ -535,8 +536,12 @@ fn commands_are_shell_quoted() {
 mod ebpf {
     use super::*;
     use crate::layout::{EBPF_LOADER, EBPF_UNIT};
-    use crate::plan::ebpf::{plan as ebpf_plan, unit, unit_trusted};
+    use crate::plan::ebpf::{unit, unit_trusted};
     use crate::system::ebpf::Support;
+
+    fn ebpf_plan(f: &Facts, e: &EbpfFacts, o: &Options) -> Result<Plan, PlanError> {
+        crate::plan::ebpf::plan(f, e, &Default::default(), o)
+    }
 
     fn fresh() -> EbpfFacts {
         EbpfFacts {
@@ -577,8 +582,12 @@ mod ebpf {
                 Step::Verify => "verify",
                 Step::CopyLoader { .. } => "loader",
                 Step::WriteFile { .. } => "unit",
-                Step::Run { .. } => "reload",
-                Step::EnableUnit { .. } => "enable",
+                Step::Systemctl { cmd, .. } if cmd.args[0] == "daemon-reload" => "reload",
+                Step::Systemctl { cmd, .. } => match cmd.args[0].as_str() {
+                    "enable" => "enable",
+                    "restart" => "restart",
+                    _ => "other",
+                },
                 Step::RecordState { .. } => "record",
                 _ => "other",
             })
@@ -621,7 +630,10 @@ mod ebpf {
     fn new_trust_is_applied_live_and_for_boot() {
         let f = debian12();
         let p = ebpf_plan(&f, &in_place(&["10.0.0.0/8"]), &trust(&["192.0.2.0/24"])).unwrap();
-        assert_eq!(kinds(&p), ["trust", "verify", "unit", "reload", "record"]);
+        assert_eq!(
+            kinds(&p),
+            ["trust", "verify", "unit", "reload", "restart", "record"]
+        );
     }
 
     #[test]
@@ -692,3 +704,4 @@ mod ebpf {
         assert!(err.to_string().contains("cgroup sockopt programs"), "{err}");
     }
 }
+mod metrics;

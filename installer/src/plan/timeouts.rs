@@ -22,5 +22,6 @@ pub const DKMS_REMOVE: Duration = Duration::from_secs(5 * 60);
 pub const DEPMOD: Duration = Duration::from_secs(5 * 60);
 /// Loading or unloading the module (`modprobe`, `modprobe -r`, `rmmod`).
 pub const MODPROBE: Duration = Duration::from_secs(60);
-/// `systemctl daemon-reload`, `enable`, `disable`.
+/// `systemctl` (reload, enable, start, stop): systemd's own job timeouts
+/// are longer, but a oneshot toa unit finishes in well under a second.
 pub const SYSTEMCTL: Duration = Duration::from_secs(2 * 60);

@@ -6,9 +6,9 @@
 
 use crate::layout::{
     AUTOLOAD_CONF, DKMS_TREE, EBPF_LOADER_DIR, EBPF_PIN_DIR, EBPF_UNIT, EBPF_UNIT_NAME,
-    EBPF_UNIT_WANTED, MODPROBE_CONF, MODULE, STATE_DIR, STATE_FILE, SYSTEMD_RUNNING, TOA_SYSFS,
+    EBPF_UNIT_WANTED, MODPROBE_CONF, MODULE, STATE_DIR, STATE_FILE, SYSTEMD_BOOTED, TOA_SYSFS,
 };
-use crate::plan::{installed_packages, packages, timeouts, Cmd};
+use crate::plan::{installed_packages, metrics, packages, systemd, timeouts, Cmd};
 use crate::state::StateFile;
 use crate::system::distro::PackageManager;
 use crate::system::installed;
@@ -49,6 +49,8 @@ pub struct Found {
     pub state_dir: bool,
     /// Of the packages the state file records, those still installed.
     pub packages_still_installed: BTreeSet<String>,
+    /// The metrics timer's units and file (`--metrics-textfile`).
+    pub metrics: metrics::Current,
     /// The eBPF backend's pieces.
     pub ebpf: EbpfFound,
 }
@@ -176,6 +178,7 @@ impl Found {
             _ => BTreeSet::new(),
         };
         Found {
+            metrics: metrics::Current::read(fs, state.as_ref()),
             loaded: Some(loaded),
             holders,
             refcnt,
@@ -194,7 +197,7 @@ impl Found {
                 unit: fs.exists(EBPF_UNIT),
                 enabled: fs.exists(EBPF_UNIT_WANTED),
                 loader: fs.exists(EBPF_LOADER_DIR),
-                systemd: root.is_none() && fs.exists(SYSTEMD_RUNNING),
+                systemd: root.is_none() && fs.exists(SYSTEMD_BOOTED),
             },
         }
     }
@@ -233,7 +236,7 @@ pub enum Step {
         /// What holds the module, for the message when it is in use.
         holders: Vec<String>,
     },
-    /// A `systemctl` command.
+    /// `systemctl` on units toa-install wrote.
     Systemctl {
         /// What it is for.
         purpose: String,
@@ -336,27 +339,19 @@ impl Plan {
 /// The eBPF backend: nothing attaches it at boot any more, then it is
 /// detached, then the copy of toa-install the unit ran goes.
 fn ebpf_steps(found: &EbpfFound, steps: &mut Vec<Step>) {
-    let systemctl = |purpose: &str, args: &[&str]| Step::Systemctl {
-        purpose: purpose.to_owned(),
-        cmd: Cmd::new("systemctl", args, timeouts::SYSTEMCTL),
-    };
-    if found.enabled && found.systemd {
-        steps.push(systemctl(
-            "stop attaching the eBPF programs at boot",
-            &["disable", "--now", EBPF_UNIT_NAME],
+    if found.unit && found.systemd {
+        steps.extend(systemd::uninstall_steps(
+            &[EBPF_UNIT_NAME.to_owned()],
+            crate::plan::ebpf::ENABLE,
         ));
-    } else if found.enabled {
-        steps.push(Step::remove_file(EBPF_UNIT_WANTED, "the unit's enablement"));
-    }
-    if found.unit {
-        steps.push(Step::remove_file(
-            EBPF_UNIT,
-            "the unit that attaches the eBPF programs at boot",
-        ));
-        if found.systemd {
-            steps.push(systemctl(
-                "make systemd forget the unit",
-                &["daemon-reload"],
+    } else {
+        if found.enabled {
+            steps.push(Step::remove_file(EBPF_UNIT_WANTED, "the unit's enablement"));
+        }
+        if found.unit {
+            steps.push(Step::remove_file(
+                EBPF_UNIT,
+                "the unit that attaches the eBPF programs at boot",
             ));
         }
     }
@@ -373,7 +368,8 @@ fn ebpf_steps(found: &EbpfFound, steps: &mut Vec<Step>) {
 
 /// Computes the plan: a pure function of what was found.
 pub fn plan(found: &Found, options: Options, manager: Option<PackageManager>) -> Plan {
-    let mut steps = Vec::new();
+    // The timer first: it reads the module's counters.
+    let mut steps = metrics::uninstall_steps(&found.metrics);
     let mut warnings = Vec::new();
     if found.loaded_is_ours() {
         steps.push(Step::Unload {

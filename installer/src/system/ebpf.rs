@@ -5,7 +5,7 @@
 
 use crate::exit::{Categorized, Exit};
 use crate::layout::{
-    EBPF_LOADER, EBPF_PIN_DIR, EBPF_UNIT, EBPF_UNIT_WANTED, STATE_FILE, SYSTEMD_RUNNING,
+    EBPF_LOADER, EBPF_PIN_DIR, EBPF_UNIT, EBPF_UNIT_WANTED, STATE_FILE, SYSTEMD_BOOTED,
 };
 use crate::state::{Source, StateFile};
 use crate::system::sysroot::SystemFs;
@@ -106,7 +106,7 @@ impl EbpfFacts {
             live_trusted,
             unit: fs.read_to_string(EBPF_UNIT).ok(),
             unit_enabled: fs.exists(EBPF_UNIT_WANTED),
-            systemd: fs.exists(SYSTEMD_RUNNING),
+            systemd: fs.exists(SYSTEMD_BOOTED),
             loader_current: loader.is_some() && loader == this,
             loader_present: loader.is_some(),
             recorded: fs

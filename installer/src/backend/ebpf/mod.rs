@@ -6,7 +6,7 @@
 
 use super::Backend;
 use crate::bundle;
-use crate::layout::{EBPF_UNIT, EBPF_UNIT_WANTED, STATE_FILE, SYSTEMD_RUNNING};
+use crate::layout::{EBPF_UNIT, EBPF_UNIT_WANTED, STATE_FILE, SYSTEMD_BOOTED};
 use crate::plan::{self, Facts, Options, Plan, PlanError, State};
 use crate::state::StateFile;
 use crate::system::ebpf::{format_nets, EbpfError};
@@ -27,7 +27,7 @@ impl Backend for EbpfBackend {
         options: &Options,
         state: &State,
     ) -> Result<Plan, PlanError> {
-        plan::ebpf::plan(facts, &state.ebpf, options)
+        plan::ebpf::plan(facts, &state.ebpf, &state.metrics, options)
     }
 
     fn status(&self, fs: &dyn SystemFs) -> Status {
@@ -80,7 +80,7 @@ impl Backend for EbpfBackend {
             );
         }
         if state.is_some() && !autoload {
-            warnings.push(if fs.exists(SYSTEMD_RUNNING) {
+            warnings.push(if fs.exists(SYSTEMD_BOOTED) {
                 format!("{EBPF_UNIT} is not enabled: nothing attaches toa at boot. Next step: run `toa-install` again")
             } else {
                 "this host does not run systemd: nothing attaches toa at boot. Next step: run \
@@ -88,7 +88,9 @@ impl Backend for EbpfBackend {
                     .to_owned()
             });
         }
+        let metrics = super::module::status::metrics_summary(fs, state.as_ref(), &mut warnings);
         Status {
+            metrics,
             backend: attached.then(|| "ebpf".to_owned()),
             loaded: attached,
             version: attached.then(|| bundle::VERSION.to_owned()),

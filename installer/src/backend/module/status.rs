@@ -5,6 +5,7 @@
 use crate::layout::{
     AUTOLOAD_CONF, MODPROBE_CONF, MODULE, OSRELEASE, STATE_FILE, TOA_SYSFS, TRUSTED_PARAM,
 };
+use crate::plan::metrics;
 use crate::state::{Source, StateFile};
 use crate::system::installed::{self, Owner};
 use crate::system::stats;
@@ -42,6 +43,8 @@ pub struct Status {
     pub trusted_source: Option<String>,
     /// The counters of `/proc/net/toa_stats`, summed over CPUs.
     pub counters: BTreeMap<String, u64>,
+    /// The metrics timer (`--metrics-textfile`), when set up.
+    pub metrics: Option<metrics::Summary>,
     /// What deserves attention.
     pub warnings: Vec<String>,
 }
@@ -170,6 +173,7 @@ pub fn gather(fs: &dyn SystemFs) -> Status {
             );
         }
     }
+    let metrics = metrics_summary(fs, state.as_ref(), &mut warnings);
     if state.is_some() && !autoload {
         warnings.push(format!(
             "{AUTOLOAD_CONF} does not load toa at boot. Next step: run `toa-install` again"
@@ -186,8 +190,27 @@ pub fn gather(fs: &dyn SystemFs) -> Status {
         trusted,
         trusted_source,
         counters,
+        metrics,
         warnings,
     }
+}
+
+/// The metrics timer, for either backend's status; a warning when it is
+/// set up but not enabled.
+pub fn metrics_summary(
+    fs: &dyn SystemFs,
+    state: Option<&StateFile>,
+    warnings: &mut Vec<String>,
+) -> Option<metrics::Summary> {
+    let metrics = metrics::Current::read(fs, state).summary();
+    if let Some(m) = metrics.as_ref().filter(|m| !m.enabled) {
+        warnings.push(format!(
+            "{} is not enabled: the metrics file is not being written. Next step: \
+             `systemctl enable --now {}`, or run `toa-install --metrics-textfile DIR` again",
+            m.timer, m.timer
+        ));
+    }
+    metrics
 }
 
 /// The status as text.
@@ -218,6 +241,16 @@ pub fn render_text(s: &Status) -> String {
             s.trusted.join(",")
         }
     );
+    if let Some(m) = &s.metrics {
+        let _ = writeln!(
+            out,
+            "metrics:   {} every {} s by {} ({})",
+            m.file.as_deref().unwrap_or("(no directory recorded)"),
+            metrics::INTERVAL_SECS,
+            m.timer,
+            if m.enabled { "enabled" } else { "not enabled" }
+        );
+    }
     if !s.counters.is_empty() {
         let get = |n: &str| s.counters.get(n).copied().unwrap_or(0);
         let _ = writeln!(

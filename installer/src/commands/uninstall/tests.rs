@@ -43,6 +43,29 @@ fn state_file(packages: &[&str]) -> StateFile {
         kernel_release: RELEASE.to_owned(),
         packages_installed: packages.iter().map(|p| (*p).to_owned()).collect(),
         srcversion: None,
+        metrics_textfile: Some(TEXTFILE_DIR.to_owned()),
+    }
+}
+
+const TEXTFILE_DIR: &str = "/var/lib/prometheus/node-exporter";
+
+/// The metrics timer as `--metrics-textfile` leaves it.
+fn metrics_timer() -> crate::plan::metrics::Current {
+    use crate::plan::metrics::{self, Textfile};
+    let t = Textfile {
+        dir: TEXTFILE_DIR.to_owned(),
+        exec: "/usr/sbin/toa-install".to_owned(),
+    };
+    metrics::Current {
+        units: crate::plan::systemd::Installed {
+            files: vec![
+                ("toa-metrics.service".to_owned(), Some(metrics::service(&t))),
+                ("toa-metrics.timer".to_owned(), Some(metrics::timer())),
+            ],
+            enabled: true,
+        },
+        file: Some(crate::layout::metrics_file(TEXTFILE_DIR)),
+        dir: Some(t.dir),
     }
 }
 
@@ -63,6 +86,7 @@ fn everything() -> Found {
         state_dir: true,
         packages_still_installed: ["dkms", "gcc"].map(str::to_owned).into(),
         ebpf: Default::default(),
+        metrics: metrics_timer(),
     }
 }
 

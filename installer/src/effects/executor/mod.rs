@@ -320,6 +320,20 @@ pub(crate) fn run_reported(
     (result, elapsed)
 }
 
+/// A `systemctl` command on toa-install's units that failed; `again` is
+/// the command to run once it is fixed.
+pub(crate) fn systemctl_failed(purpose: &str, cmd: &Cmd, out: &Output, again: &str) -> ExecError {
+    ExecError::new(
+        Exit::PersistFailed,
+        format!(
+            "{purpose} failed: `{}`\n{}\nNext step: `systemctl status` and `journalctl -xe` say \
+             why; fix that, then run {again} again",
+            cmd.line(),
+            out.tail(20)
+        ),
+    )
+}
+
 /// A `dkms` command that failed: its output and where to look next.
 pub(crate) fn dkms_failed(cmd: &Cmd, out: &Output) -> ExecError {
     ExecError::new(

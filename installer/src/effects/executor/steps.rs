@@ -1,12 +1,13 @@
 //! One method per kind of [`Step`].
 
 use super::{
-    dkms_failed, io_error, last_lines, packages_failed, parent, persist_error, ExecError, Run,
-    Services, StepError, UndoEntry,
+    dkms_failed, io_error, last_lines, packages_failed, parent, persist_error, systemctl_failed,
+    ExecError, Run, Services, StepError, UndoEntry,
 };
 use crate::bundle::{self, MODULE_SOURCE};
 use crate::exit::{Categorized as _, Exit};
 use crate::layout::{prebuilt_path, STATE_FILE, TRUSTED_PARAM};
+use crate::plan::systemd::SystemctlUndo;
 use crate::plan::{Cmd, Source, Step};
 use crate::state::StateFile;
 use crate::system::{installed, load, security};
@@ -32,6 +33,8 @@ impl Run<'_> {
                 contents,
                 mode,
             } => self.write_config(path, contents, *mode),
+            Step::RemoveFile { path, .. } => self.remove_file(path),
+            Step::Systemctl { purpose, cmd, undo } => self.systemctl(purpose, cmd, undo, services),
             Step::DkmsAdd { cmd } => self.dkms_add(cmd, services),
             Step::DkmsBuild { cmd, make_log } => self.dkms_build(cmd, make_log, services),
             Step::DkmsInstall { cmd } => self.dkms_install(cmd, services),
@@ -46,12 +49,12 @@ impl Run<'_> {
             Step::AttachEbpf { trusted } => self.attach_ebpf(trusted),
             Step::SetEbpfTrusted { trusted } => self.set_ebpf_trusted(trusted),
             Step::CopyLoader { path } => self.copy_loader(path),
-            Step::EnableUnit { unit, cmd } => self.enable_unit(unit, cmd, services),
             Step::Verify => self.verify(services),
             Step::RecordState {
                 source,
                 kernel_release,
-            } => self.record_state(*source, kernel_release),
+                metrics_textfile,
+            } => self.record_state(*source, kernel_release, metrics_textfile.as_deref()),
         }
     }
 
@@ -117,6 +120,47 @@ impl Run<'_> {
         }
         self.write_file(path, contents.as_bytes(), mode)
             .map_err(|e| persist_error(path, e))?;
+        Ok(())
+    }
+
+    fn remove_file(&mut self, path: &str) -> Result<(), StepError> {
+        let previous = self.fx.read(path).map_err(|e| io_error(path, e))?;
+        if previous.is_none() {
+            return Ok(());
+        }
+        self.record(UndoEntry::File {
+            path: path.to_owned(),
+            previous,
+        })?;
+        self.fx.remove(path).map_err(|e| {
+            ExecError::new(
+                Exit::Usage,
+                format!("cannot remove {path}: {e}. Next step: run toa-install as root"),
+            )
+        })?;
+        Ok(())
+    }
+
+    /// A `systemctl` command on our units. What undoes it is logged first:
+    /// `enable --now` can enable the unit and then fail to start it.
+    fn systemctl(
+        &mut self,
+        purpose: &str,
+        cmd: &Cmd,
+        undo: &SystemctlUndo,
+        services: &mut Services<'_>,
+    ) -> Result<(), StepError> {
+        match undo {
+            SystemctlUndo::Nothing => {}
+            SystemctlUndo::Reload => self.record(UndoEntry::SystemdReloaded)?,
+            SystemctlUndo::Disable(unit) => {
+                self.record(UndoEntry::UnitEnabled { unit: unit.clone() })?
+            }
+        }
+        let out = self.command(cmd, Exit::PersistFailed, services)?;
+        if !out.success {
+            return Err(systemctl_failed(purpose, cmd, &out, "toa-install").into());
+        }
         Ok(())
     }
 
@@ -283,30 +327,6 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn enable_unit(
-        &mut self,
-        unit: &str,
-        cmd: &Cmd,
-        services: &mut Services<'_>,
-    ) -> Result<(), StepError> {
-        let out = self.command(cmd, Exit::PersistFailed, services)?;
-        if !out.success {
-            return Err(ExecError::new(
-                Exit::PersistFailed,
-                format!(
-                    "`{}` failed:\n{}\nNext step: check `systemctl status {unit}`",
-                    cmd.line(),
-                    out.tail(20)
-                ),
-            )
-            .into());
-        }
-        self.record(UndoEntry::UnitEnabled {
-            unit: unit.to_owned(),
-        })?;
-        Ok(())
-    }
-
     fn verify(&mut self, services: &mut Services<'_>) -> Result<(), StepError> {
         services
             .verifier
@@ -320,13 +340,21 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn record_state(&mut self, source: Source, kernel_release: &str) -> Result<(), StepError> {
+    fn record_state(
+        &mut self,
+        source: Source,
+        kernel_release: &str,
+        metrics_textfile: Option<&str>,
+    ) -> Result<(), StepError> {
         let previous: Option<StateFile> = self
             .fx
             .read(STATE_FILE)
             .ok()
             .flatten()
             .and_then(|f| serde_json::from_slice(&f.contents).ok());
+        let metrics_textfile = metrics_textfile
+            .map(str::to_owned)
+            .or_else(|| previous.as_ref().and_then(|p| p.metrics_textfile.clone()));
         let mut packages = previous.map(|p| p.packages_installed).unwrap_or_default();
         for p in self.packages() {
             if !packages.contains(&p) {
@@ -347,6 +375,7 @@ impl Run<'_> {
                     .and_then(|f| installed::srcversion(&f.contents)),
                 Source::Installed | Source::Dkms | Source::Ebpf => None,
             },
+            metrics_textfile,
         };
         let text = serde_json::to_string_pretty(&state).unwrap_or_default() + "\n";
         self.ensure_state_dir()?;

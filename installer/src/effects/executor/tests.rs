@@ -616,7 +616,7 @@ fn ebpf_plan(root: &Path) -> Plan {
         systemd: true,
         ..Default::default()
     };
-    plan::ebpf::plan(&facts, &ebpf, &trust()).unwrap()
+    plan::ebpf::plan(&facts, &ebpf, &Default::default(), &trust()).unwrap()
 }
 
 #[test]
@@ -634,7 +634,7 @@ fn ebpf_attaches_then_persists_the_unit_and_the_loader() {
         [
             "ebpf attach [10.0.0.0/8]",
             "systemctl daemon-reload",
-            "systemctl enable toa-ebpf.service"
+            "systemctl enable --now toa-ebpf.service"
         ]
     );
     let unit = fs::read_to_string(root.join("etc/systemd/system/toa-ebpf.service")).unwrap();
@@ -706,3 +706,4 @@ fn ebpf_failed_enable_takes_the_unit_and_the_programs_away() {
     assert_eq!(fx.ebpf, None);
     assert_eq!(tree(root), before);
 }
+mod metrics;

@@ -6,7 +6,7 @@ use crate::effects::host::FileData;
 use crate::effects::progress::Progress;
 use crate::effects::runner::RunError;
 use crate::layout::{MODULE, TRUSTED_PARAM, UNDO_LOG};
-use crate::plan::{timeouts, Cmd};
+use crate::plan::{systemd, timeouts, Cmd};
 use crate::system::ebpf::EbpfError;
 use serde::{Deserialize, Serialize};
 use std::io;
@@ -86,9 +86,12 @@ pub enum UndoEntry {
         /// The list before.
         previous: Vec<String>,
     },
-    /// A unit was enabled; disable it.
+    /// systemd re-read its units: it re-reads them again once the unit
+    /// files are restored (at the end of the undo, whatever its place).
+    SystemdReloaded,
+    /// A unit was enabled (and started); `systemctl disable --now` it.
     UnitEnabled {
-        /// Its name.
+        /// The unit.
         unit: String,
     },
     /// Packages were installed; kept, but reported.
@@ -129,6 +132,7 @@ impl Run<'_> {
         let mut problems = Vec::new();
         let _ = self.fx.remove(UNDO_LOG);
         let entries = std::mem::take(&mut self.log);
+        let reloaded = entries.contains(&UndoEntry::SystemdReloaded);
         for entry in entries.iter().rev() {
             let result = match entry {
                 UndoEntry::File { path, previous } if path == TRUSTED_PARAM => match previous {
@@ -183,13 +187,17 @@ impl Run<'_> {
                 UndoEntry::EbpfTrusted { previous } => {
                     self.fx.ebpf_set_trusted(previous).map_err(UndoError::Ebpf)
                 }
-                UndoEntry::UnitEnabled { unit } => self.undo_command(
-                    &Cmd::new("systemctl", &["disable", unit], timeouts::SYSTEMCTL),
-                    progress,
-                ),
-                UndoEntry::Packages { .. } => Ok(()),
+                UndoEntry::UnitEnabled { unit } => {
+                    self.undo_command(&systemd::disable_now(unit), progress)
+                }
+                UndoEntry::SystemdReloaded | UndoEntry::Packages { .. } => Ok(()),
             };
             if let Err(problem) = result {
+                problems.push(problem.to_string());
+            }
+        }
+        if reloaded {
+            if let Err(problem) = self.undo_command(&systemd::daemon_reload(), progress) {
                 problems.push(problem.to_string());
             }
         }

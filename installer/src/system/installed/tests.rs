@@ -77,6 +77,7 @@ fn state_file(source: Source, release: &str, srcversion: Option<&str>) -> StateF
         kernel_release: release.to_owned(),
         packages_installed: Vec::new(),
         srcversion: srcversion.map(str::to_owned),
+        metrics_textfile: None,
     }
 }
 
