@@ -11,10 +11,10 @@
  */
 #include "toa.h"
 
-static __always_inline struct toa_address *toa_record(struct bpf_sock_addr *sa)
+static __always_inline struct toa_peer *toa_record(struct bpf_sock_addr *sa)
 {
 	struct bpf_sock *sk = sa->sk;
-	struct toa_address *rec;
+	struct toa_peer *rec;
 
 	if (sa->protocol != IPPROTO_TCP || !sk)
 		return 0;
@@ -27,16 +27,16 @@ static __always_inline struct toa_address *toa_record(struct bpf_sock_addr *sa)
 SEC("cgroup/getpeername4")
 int toa_getpeername4(struct bpf_sock_addr *sa)
 {
-	struct toa_address *rec = toa_record(sa);
+	struct toa_peer *rec = toa_record(sa);
 
 	if (!rec)
 		return 1;
-	if (rec->family != TOA_FAMILY_IP4) {
+	if (rec->a.family != TOA_FAMILY_IP4) {
 		toa_stat_inc(TOA_STAT_GETNAME_TOA_MISMATCH);
 		return 1;
 	}
-	sa->user_ip4 = *(__u32 *)rec->addr;
-	sa->user_port = *(__u16 *)rec->port;
+	sa->user_ip4 = *(__u32 *)rec->a.addr;
+	sa->user_port = *(__u16 *)rec->a.port;
 	toa_stat_inc(TOA_STAT_GETNAME_TOA_OK);
 	return 1;
 }
@@ -44,13 +44,13 @@ int toa_getpeername4(struct bpf_sock_addr *sa)
 SEC("cgroup/getpeername6")
 int toa_getpeername6(struct bpf_sock_addr *sa)
 {
-	struct toa_address *rec = toa_record(sa);
+	struct toa_peer *rec = toa_record(sa);
 	__u32 *a;
 
 	if (!rec)
 		return 1;
-	a = (__u32 *)rec->addr;
-	if (rec->family == TOA_FAMILY_IP4) {
+	a = (__u32 *)rec->a.addr;
+	if (rec->a.family == TOA_FAMILY_IP4) {
 		/* ::ffff:a.b.c.d */
 		sa->user_ip6[0] = 0;
 		sa->user_ip6[1] = 0;
@@ -62,7 +62,7 @@ int toa_getpeername6(struct bpf_sock_addr *sa)
 		sa->user_ip6[2] = a[2];
 		sa->user_ip6[3] = a[3];
 	}
-	sa->user_port = *(__u16 *)rec->port;
+	sa->user_port = *(__u16 *)rec->a.port;
 	toa_stat_inc(TOA_STAT_GETNAME_TOA_OK);
 	return 1;
 }

@@ -34,7 +34,7 @@ SEC("cgroup/getsockopt")
 int toa_getsockopt(struct bpf_sockopt *so)
 {
 	struct toa_bpf_config *cfg;
-	struct toa_address *rec;
+	struct toa_peer *rec;
 	struct bpf_sock *sk;
 	__u8 *out = so->optval;
 	__u8 *end = so->optval_end;
@@ -59,14 +59,14 @@ int toa_getsockopt(struct bpf_sockopt *so)
 	if (out + TOA_IP6_PEER_SIZE > end)
 		return toa_fail(so, cfg, EINVAL);
 	rec = bpf_sk_storage_get(&toa_peers, sk, 0, 0);
-	if (!rec || rec->family != TOA_FAMILY_IP6) {
+	if (!rec || rec->a.family != TOA_FAMILY_IP6) {
 		toa_stat_inc(TOA_STAT_GETNAME_TOA_EMPTY);
 		return toa_fail(so, cfg, ENOENT);
 	}
 	for (i = 0; i < 16; i++)
-		out[i] = rec->addr[i];
-	out[16] = rec->port[0];
-	out[17] = rec->port[1];
+		out[i] = rec->a.addr[i];
+	out[16] = rec->a.port[0];
+	out[17] = rec->a.port[1];
 	out[18] = 0;
 	out[19] = 0;
 	toa_ctx_store(so->optlen, TOA_IP6_PEER_SIZE);

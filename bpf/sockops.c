@@ -52,15 +52,12 @@ static __always_inline void toa_established(struct bpf_sock_ops *ops)
 	const __u8 *end = (const __u8 *)(long)ops->skb_data_end;
 	struct toa_bpf_config *cfg = toa_config_get();
 	struct toa_address addr = {};
-	struct toa_address *rec;
+	struct toa_peer *rec;
 	struct bpf_sock *sk;
 	unsigned int res;
 
 	if (!cfg)
 		return;
-	/* Let the close of this socket reach us (BPF_SOCK_OPS_STATE_CB). */
-	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags |
-				  BPF_SOCK_OPS_STATE_CB_FLAG);
 	/* A TCP header is 20 bytes, then the options. */
 	if (data + 20 > end) {
 		toa_stat_inc(TOA_STAT_SYN_RECV_SOCK_NO_TOA);
@@ -86,7 +83,14 @@ static __always_inline void toa_established(struct bpf_sock_ops *ops)
 		toa_stat_inc(TOA_STAT_SYN_RECV_SOCK_NO_TOA);
 		return;
 	}
-	*rec = addr;
+	rec->a = addr;
+	/*
+	 * Let the close of this socket reach us (BPF_SOCK_OPS_STATE_CB), to
+	 * count the record freed; sockets without a record are spared the
+	 * program's run at each of their state changes.
+	 */
+	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags |
+				  BPF_SOCK_OPS_STATE_CB_FLAG);
 	toa_stat_inc(TOA_STAT_IP6_ADDRESS_ALLOC);
 	toa_stat_inc(TOA_STAT_SYN_RECV_SOCK_TOA);
 }

@@ -76,12 +76,20 @@ struct toa_trust6_key {
 	__u8 addr[16];
 };
 
+/*
+ * A record: 4-byte aligned (the kernel allocates it 8-byte aligned), so
+ * that clang reads the address and port in words, not byte by byte.
+ */
+struct toa_peer {
+	struct toa_address a;
+} __attribute__((aligned(4)));
+
 /* The client address of each socket created from a trusted TOA. */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct toa_address);
+	__type(value, struct toa_peer);
 } toa_peers SEC(".maps");
 
 struct {

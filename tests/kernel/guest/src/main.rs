@@ -24,7 +24,8 @@ use crate::kmod::Kmod;
 
 const USAGE: &str = "\
 usage: toa-kernel-cases [OPTIONS]          run the cases
-       toa-kernel-cases bench [OPTIONS]    measure the module's cost
+       toa-kernel-cases bench [OPTIONS]    measure what toa.ko and the eBPF
+                                           backend cost against nothing loaded
        toa-kernel-cases demo-client --proxy IP --client IP:PORT --port N
                                            one TOA connection to a local server
 
@@ -38,11 +39,14 @@ options:
   --no-module     load nothing and expect every address unchanged: checks
                   the test plumbing on a kernel without toa.ko
 bench options:
-  --rounds N      rounds per state, loaded and unloaded alternating (7)
+  --rounds N      rounds; each runs every state (nothing, toa.ko with each
+                  getname hook, eBPF, an empty getpeername program), in an
+                  order rotated by one per round (5)
   --conns N       connections per accept-rate round (1000)
   --calls N       getpeername() calls per round (200000)
   --hold N        connections held for the memory figure (2000)
-  --mem-rounds N  memory rounds per state, after one warm-up round (3)
+  --mem-rounds N  memory rounds (nothing, toa.ko, eBPF, rotated), after one
+                  warm-up round per state (3)
 ";
 
 struct Args {
@@ -66,7 +70,7 @@ fn parse_args() -> Result<Args, String> {
         no_module: false,
         ebpf: false,
         bench_opts: BenchOpts {
-            rounds: 7,
+            rounds: 5,
             conns: 1000,
             calls: 200_000,
             hold: 2000,
@@ -196,11 +200,13 @@ fn main() -> ExitCode {
         }
     };
     if args.bench {
-        let r = ctx
-            .kmod
-            .ensure_default()
-            .and_then(|()| bench::run(&mut ctx, &args.bench_opts));
-        let _ = ctx.kmod.unload();
+        let r = bench::run(&mut ctx, &args.bench_opts);
+        if ctx.kmod.enabled && !ctx.kmod.ebpf && ctx.kmod.is_loaded() {
+            let _ = ctx.kmod.unload();
+        }
+        if ebpf::is_loaded() {
+            let _ = ebpf::unload();
+        }
         return match r {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
