@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # The static guest test binary (tests/kernel/guest, crate toa-kernel-cases), built once per run
-# with its own target dir in the cache, so it neither thrashes ./target nor rebuilds on a fresh clone.
+# with its own target dir in the kernel cache, so it neither thrashes ./target nor rebuilds on a
+# fresh clone; and the /init fragment that runs it (tests/kernel/run and tests/kernel/vendor-tree).
 
 # (static_build and is_static: tests/lib/static.sh)
 
@@ -12,7 +13,7 @@ guest_build() {
 		bin=$TOA_GUEST_BIN
 	else
 		command -v cargo >/dev/null || { echo "cargo not found (the guest binary is Rust)"; return 1; }
-		bin=$(static_build toa-kernel-cases "$CACHE/cargo-target") || return 1
+		bin=$(static_build toa-kernel-cases "$KERNEL_CACHE/cargo-target") || return 1
 	fi
 	[ -x "$bin" ] || { echo "no guest binary at $bin"; return 1; }
 	is_static "$bin" || { echo "$bin is dynamically linked; the initramfs has no libc"; return 1; }
@@ -24,4 +25,23 @@ guest_build() {
 	fi
 	is_static "$bin" || { echo "$bin is not a static toa-install"; return 1; }
 	echo "$bin" >"$WORK/install-bin"
+}
+
+# guest_case_args -> the guest's --case arguments for TOA_KERNEL_CASES (none: every case)
+guest_case_args() {
+	local c args=
+	for c in ${TOA_KERNEL_CASES:-}; do args+=" --case $c"; done
+	echo "$args"
+}
+
+# guest_payload FILE: the /init fragment that runs the cases with the arguments in /toa/args
+# and prints the verdict line judge_serial looks for.
+guest_payload() {
+	cat >"$1" <<'SH'
+/toa/toa-kernel-cases --module /toa/toa.ko $(cat /toa/args)
+rc=$?
+if [ $rc = 0 ]; then echo "TOA-RESULT: PASS"; else echo "TOA-RESULT: FAIL (exit $rc)"; fi
+echo "TOA: --- dmesg | grep -i toa"
+dmesg | grep -i toa
+SH
 }
