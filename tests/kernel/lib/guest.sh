@@ -21,7 +21,7 @@ guest_build() {
 	if [ -n "${TOA_INSTALL_BIN:-}" ]; then
 		bin=$TOA_INSTALL_BIN
 	else
-		bin=$(static_build toa-install "$CACHE/cargo-target") || return 1
+		bin=$(static_build toa-install "$KERNEL_CACHE/cargo-target") || return 1
 	fi
 	is_static "$bin" || { echo "$bin is not a static toa-install"; return 1; }
 	echo "$bin" >"$WORK/install-bin"
