@@ -107,7 +107,7 @@ doctor_scenario() {
 	check s8 "the group 198.51.100.0/24: 3 handshakes, all with TOA, all outside trusted" out_has doctor-traffic \
 		'handshakes 3, with TOA 3 (kind 254 len 8 (IPv4): 3), outside trusted 3, without TOA 0, malformed 0'
 	check s8 "the diagnosis: add --trust 198.51.100.0/24" out_has doctor-traffic \
-		'sends TOA (kind 254 len 8) on 100 % of handshakes but is outside trusted, so the module ignores it: add --trust 198.51.100.0/24'
+		'sends TOA (kind 254 len 8) on 100 % of handshakes but is outside trusted, so toa ignores it: add --trust 198.51.100.0/24'
 	check s8 "clients are masked" bash -c "grep -q 'clients: 203.0.113.x' $OUT/doctor-traffic.out && ! grep -q '203.0.113.1:' $OUT/doctor-traffic.out"
 	kill "$server" 2>/dev/null
 

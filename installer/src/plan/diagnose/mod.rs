@@ -72,7 +72,7 @@ pub struct Group {
     pub toa_formats: BTreeMap<String, u64>,
     /// Carrying a recognised TOA option.
     pub toa: u64,
-    /// Carrying TOA from outside the trusted list (the module ignores it).
+    /// Carrying TOA from outside the trusted list (toa ignores it).
     pub untrusted: u64,
     /// Carrying none.
     pub none: u64,
@@ -139,7 +139,7 @@ fn diagnose_group(net: &str, t: &Tally, trust_empty: bool) -> Finding {
             Severity::Problem,
             format!(
                 "the proxy at {net} sends TOA ({formats}) on {share} % of handshakes but is \
-                 outside trusted, so the module ignores it: add --trust {net}"
+                 outside trusted, so toa ignores it: add --trust {net}"
             ),
         );
     }

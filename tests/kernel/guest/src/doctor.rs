@@ -145,7 +145,7 @@ pub fn doctor(ctx: &mut Ctx) -> Result<(), String> {
             2,
             0,
             Severity::Problem,
-            "but is outside trusted, so the module ignores it: add --trust 192.0.2.0/24",
+            "but is outside trusted, so toa ignores it: add --trust 192.0.2.0/24",
         ),
         (
             "2001:db8::/64",
