@@ -96,9 +96,13 @@ impl EbpfFacts {
             },
         };
         let loader = fs.read(EBPF_LOADER).ok();
-        let this = std::env::current_exe()
-            .ok()
-            .and_then(|p| std::fs::read(p).ok());
+        // The running binary is read only to compare it with an existing copy:
+        // every install reads these facts, most hosts have no copy.
+        let loader_current = loader.as_ref().is_some_and(|copy| {
+            std::env::current_exe()
+                .and_then(std::fs::read)
+                .is_ok_and(|this| &this == copy)
+        });
         EbpfFacts {
             support,
             pinned,
@@ -107,7 +111,7 @@ impl EbpfFacts {
             unit: fs.read_to_string(EBPF_UNIT).ok(),
             unit_enabled: fs.exists(EBPF_UNIT_WANTED),
             systemd: fs.exists(SYSTEMD_BOOTED),
-            loader_current: loader.is_some() && loader == this,
+            loader_current,
             loader_present: loader.is_some(),
             recorded: fs
                 .read(STATE_FILE)
