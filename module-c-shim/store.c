@@ -6,9 +6,12 @@
  * sk_user_data is not ours (sockmap, kTLS and tunnels own it), so the module
  * keeps its own hash table.  Readers (getpeername, accept, getsockopt) walk a
  * bucket under RCU; writers (socket creation in softirq, socket destruction
- * in any context) take the bucket's lock with bottom halves disabled.  A
- * record is removed when its socket is destroyed, so a recycled socket
- * address never finds a stale record.
+ * in any context) take the bucket's lock with interrupts disabled: they run
+ * in probe handlers, which may already have interrupts off (a kprobe's
+ * pre-handler; on 3.10 a kretprobe's handler too), where re-enabling bottom
+ * halves is not allowed (3.10 warns and would run softirqs there).  A record
+ * is removed when its socket is destroyed, so a recycled socket address never
+ * finds a stale record.
  */
 #include <linux/atomic.h>
 #include <linux/hash.h>
@@ -70,6 +73,7 @@ int toa_store_add(const struct sock *sk, const struct toa_address *addr)
 	u32 hash = toa_store_hash(sk);
 	struct toa_record *rec, *old;
 	spinlock_t *lock = toa_bucket_lock(hash);
+	unsigned long flags;
 
 	rec = kmalloc(sizeof(*rec), GFP_ATOMIC);
 	if (!rec)
@@ -78,7 +82,7 @@ int toa_store_add(const struct sock *sk, const struct toa_address *addr)
 	rec->addr = *addr;
 	toa_stat_inc(TOA_STAT_IP6_ADDRESS_ALLOC);
 
-	spin_lock_bh(lock);
+	spin_lock_irqsave(lock, flags);
 	/*
 	 * A record left for this address means the destruction of an earlier
 	 * socket there was not seen (a missed probe): it is stale, replace it.
@@ -88,7 +92,7 @@ int toa_store_add(const struct sock *sk, const struct toa_address *addr)
 		toa_record_unlink(old);
 	hlist_add_head_rcu(&rec->node, &toa_buckets[hash]);
 	atomic_inc(&toa_live_records);
-	spin_unlock_bh(lock);
+	spin_unlock_irqrestore(lock, flags);
 	return 0;
 }
 
@@ -126,16 +130,17 @@ void toa_store_remove(const struct sock *sk)
 	u32 hash;
 	spinlock_t *lock;
 	struct toa_record *rec;
+	unsigned long flags;
 
 	if (!atomic_read(&toa_live_records))
 		return;
 	hash = toa_store_hash(sk);
 	lock = toa_bucket_lock(hash);
-	spin_lock_bh(lock);
+	spin_lock_irqsave(lock, flags);
 	rec = toa_store_find_locked(&toa_buckets[hash], sk);
 	if (rec)
 		toa_record_unlink(rec);
-	spin_unlock_bh(lock);
+	spin_unlock_irqrestore(lock, flags);
 }
 
 int toa_store_init(void)
@@ -159,10 +164,10 @@ void toa_store_exit(void)
 		struct toa_record *rec;
 		struct hlist_node *tmp;
 
-		spin_lock_bh(lock);
+		spin_lock_irq(lock);
 		hlist_for_each_entry_safe(rec, tmp, &toa_buckets[i], node)
 			toa_record_unlink(rec);
-		spin_unlock_bh(lock);
+		spin_unlock_irq(lock);
 	}
 	/* Wait for the kfree_rcu() callbacks queued above. */
 	rcu_barrier();
