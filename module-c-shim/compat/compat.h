@@ -2,13 +2,25 @@
 /*
  * What differs between kernels, settled by compat/Kbuild.include probing the
  * headers.  Only argument registers and the return value are touched here;
- * everything else the module uses has been stable since 3.10.
+ * everything else the module uses has been stable since 3.10, except
+ * READ_ONCE(), which is a macro and needs no probe.
  */
 #ifndef _TOA_COMPAT_H
 #define _TOA_COMPAT_H
 
+#include <linux/compiler.h>
 #include <linux/ptrace.h>
 #include <linux/string.h>
+
+/*
+ * READ_ONCE()/WRITE_ONCE() came in 3.19 and reached RHEL 7 in a later minor
+ * release (7.7 has them, 7.1 does not); before them ACCESS_ONCE() did the
+ * same for scalars, which is all the module reads and writes this way.
+ */
+#ifndef READ_ONCE
+#define READ_ONCE(x)		ACCESS_ONCE(x)
+#define WRITE_ONCE(x, val)	(ACCESS_ONCE(x) = (val))
+#endif
 
 /* The n-th (from 0) integer argument of a probed function, at its entry. */
 #if defined(TOA_HAVE_REGS_GET_KERNEL_ARGUMENT)
